@@ -1,0 +1,50 @@
+//! wasmgate ratelimit filter: proxy-wasm wiring only; the logic lives in plain modules.
+
+mod config;
+
+use config::{RatelimitConfig, RawRatelimitConfig};
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{ContextType, LogLevel};
+use std::rc::Rc;
+
+proxy_wasm::main! {{
+    proxy_wasm::set_log_level(LogLevel::Info);
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(RatelimitRoot::default()) });
+}}
+
+#[derive(Default)]
+struct RatelimitRoot {
+    config: Option<Rc<RatelimitConfig>>,
+}
+
+impl Context for RatelimitRoot {}
+
+impl RootContext for RatelimitRoot {
+    fn on_configure(&mut self, _size: usize) -> bool {
+        let bytes = self.get_plugin_configuration();
+        self.config = wasmgate_shared::config::load(
+            "ratelimit",
+            bytes.as_deref(),
+            |raw: RawRatelimitConfig| raw.compile(),
+        )
+        .map(Rc::new);
+        self.config.is_some()
+    }
+
+    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        let config = self.config.clone()?;
+        Some(Box::new(RatelimitStream { _config: config }))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
+
+struct RatelimitStream {
+    _config: Rc<RatelimitConfig>,
+}
+
+impl Context for RatelimitStream {}
+
+impl HttpContext for RatelimitStream {}

@@ -1,0 +1,195 @@
+//! [`Host`] over the proxy-wasm ABI: the only place wasmgate calls `proxy_wasm::hostcalls`.
+//! A host call that fails is logged at debug level and turned into "absent", never a panic.
+
+use super::{Host, HostError, MetricKind, SharedDataError};
+use crate::reply::LocalReply;
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::{BufferType, MapType, MetricType, Status};
+use std::time::{Duration, SystemTime};
+
+/// Zero-sized: the host knows which context is current.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ProxyWasmHost;
+
+fn ok_or_log<T>(what: &str, result: Result<T, Status>) -> Option<T> {
+    match result {
+        Ok(v) => Some(v),
+        Err(status) => {
+            log::debug!("host call {what} failed: {status:?}");
+            None
+        }
+    }
+}
+
+impl Host for ProxyWasmHost {
+    fn request_header(&self, name: &str) -> Option<String> {
+        ok_or_log(
+            "get_map_value",
+            hostcalls::get_map_value(MapType::HttpRequestHeaders, name),
+        )
+        .flatten()
+    }
+
+    fn request_headers(&self) -> Vec<(String, String)> {
+        ok_or_log("get_map", hostcalls::get_map(MapType::HttpRequestHeaders)).unwrap_or_default()
+    }
+
+    fn set_request_header(&self, name: &str, value: Option<&str>) {
+        ok_or_log(
+            "set_map_value",
+            hostcalls::set_map_value(MapType::HttpRequestHeaders, name, value),
+        );
+    }
+
+    fn add_request_header(&self, name: &str, value: &str) {
+        ok_or_log(
+            "add_map_value",
+            hostcalls::add_map_value(MapType::HttpRequestHeaders, name, value),
+        );
+    }
+
+    fn response_header(&self, name: &str) -> Option<String> {
+        ok_or_log(
+            "get_map_value",
+            hostcalls::get_map_value(MapType::HttpResponseHeaders, name),
+        )
+        .flatten()
+    }
+
+    fn set_response_header(&self, name: &str, value: Option<&str>) {
+        ok_or_log(
+            "set_map_value",
+            hostcalls::set_map_value(MapType::HttpResponseHeaders, name, value),
+        );
+    }
+
+    fn add_response_header(&self, name: &str, value: &str) {
+        ok_or_log(
+            "add_map_value",
+            hostcalls::add_map_value(MapType::HttpResponseHeaders, name, value),
+        );
+    }
+
+    fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
+        ok_or_log("get_property", hostcalls::get_property(path.to_vec())).flatten()
+    }
+
+    fn set_property(&self, path: &[&str], value: &[u8]) {
+        ok_or_log(
+            "set_property",
+            hostcalls::set_property(path.to_vec(), Some(value)),
+        );
+    }
+
+    fn shared_data(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
+        ok_or_log("get_shared_data", hostcalls::get_shared_data(key)).unwrap_or((None, None))
+    }
+
+    fn set_shared_data(
+        &self,
+        key: &str,
+        value: &[u8],
+        cas: Option<u32>,
+    ) -> Result<(), SharedDataError> {
+        match hostcalls::set_shared_data(key, Some(value), cas) {
+            Ok(()) => Ok(()),
+            Err(Status::CasMismatch) => Err(SharedDataError::CasMismatch),
+            Err(status) => {
+                log::debug!("host call set_shared_data failed: {status:?}");
+                Err(SharedDataError::Failed)
+            }
+        }
+    }
+
+    fn now(&self) -> SystemTime {
+        ok_or_log("get_current_time", hostcalls::get_current_time())
+            .unwrap_or(SystemTime::UNIX_EPOCH)
+    }
+
+    fn random_bytes(&self, buf: &mut [u8]) {
+        // WASI `random_get`, which Envoy backs with its own CSPRNG.
+        if getrandom::fill(buf).is_err() {
+            log::warn!("random_get failed; using the clock as entropy");
+            let seed = super::unix_nanos(self.now());
+            for (i, b) in buf.iter_mut().enumerate() {
+                *b = (seed.rotate_left((i % 64) as u32) as u8) ^ (i as u8);
+            }
+        }
+    }
+
+    fn define_metric(&self, kind: MetricKind, name: &str) -> Option<u32> {
+        let kind = match kind {
+            MetricKind::Counter => MetricType::Counter,
+            MetricKind::Gauge => MetricType::Gauge,
+            MetricKind::Histogram => MetricType::Histogram,
+        };
+        ok_or_log("define_metric", hostcalls::define_metric(kind, name))
+    }
+
+    fn increment_metric(&self, id: u32, delta: i64) {
+        ok_or_log("increment_metric", hostcalls::increment_metric(id, delta));
+    }
+
+    fn record_metric(&self, id: u32, value: u64) {
+        ok_or_log("record_metric", hostcalls::record_metric(id, value));
+    }
+
+    fn send_local_reply(&self, reply: &LocalReply) {
+        let body = reply.body();
+        ok_or_log(
+            "send_http_response",
+            hostcalls::send_http_response(
+                u32::from(reply.status),
+                reply.all_headers().collect(),
+                Some(&body),
+            ),
+        );
+    }
+
+    fn dispatch_http_call(
+        &self,
+        cluster: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+        timeout: Duration,
+    ) -> Result<u32, HostError> {
+        hostcalls::dispatch_http_call(cluster, headers.to_vec(), body, Vec::new(), timeout)
+            .map_err(|status| HostError(format!("dispatch_http_call to {cluster}: {status:?}")))
+    }
+
+    fn dispatch_grpc_call(
+        &self,
+        cluster: &str,
+        service: &str,
+        method: &str,
+        message: &[u8],
+        timeout: Duration,
+    ) -> Result<u32, HostError> {
+        hostcalls::dispatch_grpc_call(cluster, service, method, Vec::new(), Some(message), timeout)
+            .map_err(|status| HostError(format!("dispatch_grpc_call to {cluster}: {status:?}")))
+    }
+
+    fn http_call_response_headers(&self) -> Vec<(String, String)> {
+        ok_or_log(
+            "get_map",
+            hostcalls::get_map(MapType::HttpCallResponseHeaders),
+        )
+        .unwrap_or_default()
+    }
+
+    fn http_call_response_body(&self, size: usize) -> Option<Vec<u8>> {
+        ok_or_log(
+            "get_buffer",
+            hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, size),
+        )
+        .flatten()
+    }
+
+    fn grpc_call_response_message(&self, size: usize) -> Option<Vec<u8>> {
+        ok_or_log(
+            "get_buffer",
+            hostcalls::get_buffer(BufferType::GrpcReceiveBuffer, 0, size),
+        )
+        .flatten()
+    }
+}

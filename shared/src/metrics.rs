@@ -1,0 +1,98 @@
+//! One naming scheme for every filter's metrics: `wasmgate_<filter>_<name>`, defined once in the
+//! root context and incremented by id. Envoy keeps Wasm metrics in its `wasmcustom` stat
+//! namespace, so `/stats/prometheus` shows them by exactly that name (no `envoy_` prefix).
+
+use crate::host::{Host, MetricKind};
+
+/// A defined metric; a failed definition yields a metric that does nothing rather than a panic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Metric {
+    id: Option<u32>,
+    kind: MetricKind,
+}
+
+/// `wasmgate_<filter>_<name>`, with anything outside `[a-zA-Z0-9_]` turned into `_` so rule
+/// names from configuration make valid Prometheus names.
+pub fn metric_name(filter: &str, name: &str) -> String {
+    let mut out = String::with_capacity(9 + filter.len() + name.len() + 1);
+    out.push_str("wasmgate_");
+    for part in [filter, "_", name] {
+        out.extend(part.chars().map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        }));
+    }
+    out
+}
+
+impl Metric {
+    pub fn counter(host: &(impl Host + ?Sized), filter: &str, name: &str) -> Self {
+        Self::define(host, MetricKind::Counter, filter, name)
+    }
+
+    pub fn gauge(host: &(impl Host + ?Sized), filter: &str, name: &str) -> Self {
+        Self::define(host, MetricKind::Gauge, filter, name)
+    }
+
+    pub fn histogram(host: &(impl Host + ?Sized), filter: &str, name: &str) -> Self {
+        Self::define(host, MetricKind::Histogram, filter, name)
+    }
+
+    fn define(host: &(impl Host + ?Sized), kind: MetricKind, filter: &str, name: &str) -> Self {
+        let full = metric_name(filter, name);
+        let id = host.define_metric(kind, &full);
+        if id.is_none() {
+            log::warn!("could not define metric {full}");
+        }
+        Self { id, kind }
+    }
+
+    /// Adds one to a counter.
+    pub fn inc(&self, host: &(impl Host + ?Sized)) {
+        self.add(host, 1);
+    }
+
+    /// Adds `delta` to a counter or gauge.
+    pub fn add(&self, host: &(impl Host + ?Sized), delta: i64) {
+        if let Some(id) = self.id {
+            host.increment_metric(id, delta);
+        }
+    }
+
+    /// Sets a gauge, or records one histogram sample.
+    pub fn record(&self, host: &(impl Host + ?Sized), value: u64) {
+        if let Some(id) = self.id {
+            host.record_metric(id, value);
+        }
+    }
+
+    pub fn kind(&self) -> MetricKind {
+        self.kind
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::FakeHost;
+
+    #[test]
+    fn names_follow_the_scheme_and_are_sanitised() {
+        assert_eq!(
+            metric_name("ratelimit", "rule_api-v1_allowed"),
+            "wasmgate_ratelimit_rule_api_v1_allowed"
+        );
+    }
+
+    #[test]
+    fn counters_move_on_the_host() {
+        let host = FakeHost::new();
+        let m = Metric::counter(&host, "tracing", "traces_started");
+        m.inc(&host);
+        m.add(&host, 2);
+        assert_eq!(host.metric("wasmgate_tracing_traces_started"), Some(3));
+    }
+}
