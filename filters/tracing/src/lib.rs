@@ -1,11 +1,24 @@
 //! wasmgate tracing filter: proxy-wasm wiring only; the logic lives in plain modules.
+//! Every request leaves with one consistent trace context (W3C and/or B3) and a request id.
 
-mod config;
+pub mod b3;
+pub mod config;
+pub mod context;
+pub mod hex;
+pub mod metrics;
+pub mod propagation;
+pub mod request_id;
+pub mod sampling;
+pub mod traceparent;
+pub mod tracestate;
 
 use config::{RawTracingConfig, TracingConfig};
+use metrics::TracingMetrics;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{ContextType, LogLevel};
+use proxy_wasm::types::{Action, ContextType, LogLevel};
 use std::rc::Rc;
+use wasmgate_shared::host::ProxyWasmHost;
+use wasmgate_shared::Host;
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
@@ -15,6 +28,7 @@ proxy_wasm::main! {{
 #[derive(Default)]
 struct TracingRoot {
     config: Option<Rc<TracingConfig>>,
+    metrics: Option<TracingMetrics>,
 }
 
 impl Context for TracingRoot {}
@@ -27,12 +41,18 @@ impl RootContext for TracingRoot {
                 raw.compile()
             })
             .map(Rc::new);
+        if self.metrics.is_none() {
+            self.metrics = Some(TracingMetrics::define(&ProxyWasmHost));
+        }
         self.config.is_some()
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        let config = self.config.clone()?;
-        Some(Box::new(TracingStream { _config: config }))
+        Some(Box::new(TracingStream {
+            config: self.config.clone()?,
+            metrics: self.metrics?,
+            response_headers: Vec::new(),
+        }))
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -41,9 +61,26 @@ impl RootContext for TracingRoot {
 }
 
 struct TracingStream {
-    _config: Rc<TracingConfig>,
+    config: Rc<TracingConfig>,
+    metrics: TracingMetrics,
+    /// Filled on the request, sent on the response.
+    response_headers: Vec<(String, String)>,
 }
 
 impl Context for TracingStream {}
 
-impl HttpContext for TracingStream {}
+impl HttpContext for TracingStream {
+    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        let host = ProxyWasmHost;
+        let plan = propagation::plan(&self.config, &host.request_headers(), &host);
+        propagation::apply_request(&plan, &host);
+        self.metrics.record(&plan, &host);
+        self.response_headers = plan.response_headers;
+        Action::Continue
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        propagation::apply_response(&self.response_headers, &ProxyWasmHost);
+        Action::Continue
+    }
+}
