@@ -1,6 +1,7 @@
 //! wasmgate authn filter: proxy-wasm wiring only; the logic lives in plain modules.
 
 mod config;
+pub mod fast;
 
 use config::{AuthnConfig, RawAuthnConfig};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
