@@ -1,0 +1,362 @@
+//! The request path: strip forged identity headers, pick the rule, authenticate the
+//! credentials it accepts (cache first), authorize on claims, then set the upstream headers.
+//! Pure logic over the `Host` trait; `lib.rs` only maps the [`Outcome`] to proxy-wasm actions.
+
+use crate::algorithm::Algorithm;
+use crate::apikey::find_consumer;
+use crate::authz::AuthzFailure;
+use crate::config::{AuthnConfig, Credential, Provider, Requirement, Rule};
+use crate::denial::Denial;
+use crate::metrics::AuthnMetrics;
+use crate::state::{Verified, WaitReason, WorkerState};
+use crate::token;
+use serde_json::Value;
+use std::rc::Rc;
+use wasmgate_shared::host::unix_millis;
+use wasmgate_shared::Host;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Continue upstream (identity headers already set).
+    Allow,
+    Deny(Denial),
+    /// Pause until the provider's keys change or the wait bound passes.
+    Wait { provider: usize, reason: WaitReason, deadline_ms: u64 },
+}
+
+/// An authenticated credential of this request.
+enum Identity {
+    Jwt(Rc<Verified>),
+    ApiKey(usize),
+}
+
+/// Result of one JWT provider on one token.
+enum JwtResult {
+    Valid(Rc<Verified>),
+    Invalid(Denial),
+    Wait(WaitReason),
+}
+
+pub struct Request<'a, H: Host + ?Sized> {
+    pub config: &'a AuthnConfig,
+    pub state: &'a mut WorkerState,
+    pub metrics: &'a AuthnMetrics,
+    pub host: &'a H,
+    /// False once the request has waited: then missing keys mean 503 / unknown key.
+    pub may_wait: bool,
+}
+
+impl<H: Host + ?Sized> Request<'_, H> {
+    pub fn decide(&mut self) -> Outcome {
+        for name in &self.config.identity_headers {
+            self.host.set_request_header(name, None);
+        }
+        let rule_index = self
+            .config
+            .rules
+            .iter()
+            .position(|r| r.matcher.matches(self.host))
+            .unwrap_or(self.config.rules.len());
+        let rule = self.config.rules.get(rule_index).unwrap_or(&self.config.default_rule);
+        let outcome = self.evaluate(rule);
+        if let Some(m) = self.metrics.rules.get(rule_index) {
+            match outcome {
+                Outcome::Allow => m.allowed.inc(self.host),
+                Outcome::Deny(_) => m.denied.inc(self.host),
+                Outcome::Wait { .. } => {}
+            }
+        }
+        match outcome {
+            Outcome::Allow => self.metrics.allowed.inc(self.host),
+            Outcome::Deny(d) => self.metrics.denied(self.host, d),
+            Outcome::Wait { .. } => {}
+        }
+        outcome
+    }
+
+    fn evaluate(&mut self, rule: &Rule) -> Outcome {
+        let mut identities = Vec::new();
+        match &rule.requirement {
+            Requirement::Public => return Outcome::Allow,
+            Requirement::AnyOf(creds) => {
+                let mut first_error = None;
+                for cred in creds {
+                    match self.credential(*cred) {
+                        Ok(Some(id)) => {
+                            identities.push(id);
+                            break;
+                        }
+                        Ok(None) => {}
+                        // Another provider sharing the header may own this issuer.
+                        Err(Outcome::Deny(Denial::WrongIssuer)) => {
+                            first_error.get_or_insert(Outcome::Deny(Denial::WrongIssuer));
+                        }
+                        Err(other) => return other,
+                    }
+                }
+                if identities.is_empty() {
+                    return first_error.unwrap_or(Outcome::Deny(Denial::MissingCredential));
+                }
+            }
+            Requirement::AllOf(creds) => {
+                for cred in creds {
+                    match self.credential(*cred) {
+                        Ok(Some(id)) => identities.push(id),
+                        Ok(None) => return Outcome::Deny(Denial::MissingCredential),
+                        Err(outcome) => return outcome,
+                    }
+                }
+            }
+        }
+        if let Err(denial) = self.authorize(rule, &identities) {
+            return Outcome::Deny(denial);
+        }
+        self.forward(&identities);
+        Outcome::Allow
+    }
+
+    /// `Ok(None)`: the request does not carry this credential.
+    fn credential(&mut self, cred: Credential) -> Result<Option<Identity>, Outcome> {
+        match cred {
+            Credential::ApiKey => {
+                let Some(keys) = &self.config.api_keys else {
+                    return Ok(None);
+                };
+                let Some(presented) = keys.sources.iter().find_map(|s| s.extract(self.host)) else {
+                    return Ok(None);
+                };
+                match find_consumer(&keys.consumers, &presented) {
+                    Some(c) => {
+                        self.metrics.api_key_allowed.inc(self.host);
+                        let index = keys.consumers.iter().position(|x| x.name == c.name).unwrap_or(0);
+                        Ok(Some(Identity::ApiKey(index)))
+                    }
+                    None => {
+                        self.metrics.api_key_denied.inc(self.host);
+                        Err(Outcome::Deny(Denial::BadApiKey))
+                    }
+                }
+            }
+            Credential::Jwt(p) => {
+                let Some(provider) = self.config.providers.get(p) else {
+                    return Ok(None);
+                };
+                let Some(tok) = provider.sources.iter().find_map(|s| s.extract(self.host)) else {
+                    return Ok(None);
+                };
+                let result = self.jwt(p, provider, &tok);
+                let pm = self.metrics.providers.get(p);
+                match result {
+                    JwtResult::Valid(v) => {
+                        if let Some(m) = pm {
+                            m.allowed.inc(self.host);
+                        }
+                        Ok(Some(Identity::Jwt(v)))
+                    }
+                    JwtResult::Invalid(Denial::WrongIssuer) => Err(Outcome::Deny(Denial::WrongIssuer)),
+                    JwtResult::Invalid(d) => {
+                        if let Some(m) = pm {
+                            m.denied.inc(self.host);
+                        }
+                        Err(Outcome::Deny(d))
+                    }
+                    JwtResult::Wait(reason) => {
+                        let wait_ms = provider.remote.as_ref().map_or(0, |r| r.wait_ms);
+                        Err(Outcome::Wait {
+                            provider: p,
+                            reason,
+                            deadline_ms: unix_millis(self.host.now()).saturating_add(wait_ms),
+                        })
+                    }
+                }
+            }
+        }
+    }
+
+    fn jwt(&mut self, p: usize, provider: &Provider, tok: &str) -> JwtResult {
+        if tok.len() > provider.max_token_bytes {
+            return JwtResult::Invalid(Denial::TooLarge);
+        }
+        let now_ms = unix_millis(self.host.now());
+        let now = now_ms / 1000;
+        if let Some(hit) = self.cache_lookup(tok, now) {
+            if hit.provider == p {
+                self.metrics.cache_hits.inc(self.host);
+                return JwtResult::Valid(hit);
+            }
+            // Valid for another provider: this one does not own its issuer.
+            return JwtResult::Invalid(Denial::WrongIssuer);
+        }
+        self.metrics.cache_misses.inc(self.host);
+        let jwt = match token::parse(tok) {
+            Ok(j) => j,
+            Err(d) => return JwtResult::Invalid(d),
+        };
+        if crate::claims::issuer(&jwt.claims) != Some(provider.policy.issuer.as_str()) {
+            return JwtResult::Invalid(Denial::WrongIssuer);
+        }
+        let Some(alg) = Algorithm::from_name(&jwt.header.alg).filter(|a| provider.algorithms.contains(a)) else {
+            return JwtResult::Invalid(Denial::AlgorithmNotAllowed);
+        };
+        let kid = jwt.header.kid.as_deref();
+        let candidates = self.state.candidates(self.config, p, kid, alg);
+        if candidates.is_empty() {
+            if self.state.awaiting_first_keys(p) {
+                return if self.may_wait {
+                    JwtResult::Wait(WaitReason::FirstKeys)
+                } else {
+                    JwtResult::Invalid(Denial::KeysUnavailable)
+                };
+            }
+            if let (Some(cfg), Some(Some(remote))) = (&provider.remote, self.state.remote.get_mut(p)) {
+                if self.may_wait && remote.may_refetch(cfg, now_ms) {
+                    remote.refetch_wanted = true;
+                    return JwtResult::Wait(WaitReason::Rotation);
+                }
+            }
+            return JwtResult::Invalid(Denial::UnknownKey);
+        }
+        let signer = candidates.iter().find(|k| {
+            k.verifier
+                .verify(tok, jwt.signing_input.as_bytes(), &jwt.signature)
+        });
+        let Some(signer) = signer else {
+            return JwtResult::Invalid(Denial::BadSignature);
+        };
+        let fingerprint = signer.fingerprint;
+        let exp = match provider.policy.check(&jwt.claims, now) {
+            Ok(exp) => exp,
+            Err(d) => return JwtResult::Invalid(d),
+        };
+        let headers = upstream_headers(provider, &jwt.claims, jwt.payload_b64);
+        let verified = Rc::new(Verified {
+            provider: p,
+            key_fingerprint: fingerprint,
+            generation: self.state.generation(p),
+            claims: jwt.claims,
+            headers,
+        });
+        let deadline = exp
+            .map_or(u64::MAX, |e| e.saturating_add(provider.policy.skew_secs))
+            .min(now.saturating_add(self.config.cache_ttl_secs));
+        self.state.cache.insert(tok, deadline, Rc::clone(&verified));
+        JwtResult::Valid(verified)
+    }
+
+    /// A live cache entry whose signing key is still in its provider's key set.
+    fn cache_lookup(&mut self, tok: &str, now: u64) -> Option<Rc<Verified>> {
+        let hit = Rc::clone(self.state.cache.get(tok, now)?);
+        let generation = self.state.generation(hit.provider);
+        if hit.generation == generation {
+            return Some(hit);
+        }
+        if self.state.has_fingerprint(self.config, hit.provider, hit.key_fingerprint) {
+            let refreshed = Rc::new(Verified {
+                provider: hit.provider,
+                key_fingerprint: hit.key_fingerprint,
+                generation,
+                claims: hit.claims.clone(),
+                headers: hit.headers.clone(),
+            });
+            if let Some(slot) = self.state.cache.get(tok, now) {
+                *slot = Rc::clone(&refreshed);
+            }
+            return Some(refreshed);
+        }
+        self.state.cache.remove(tok);
+        None
+    }
+
+    fn authorize(&self, rule: &Rule, identities: &[Identity]) -> Result<(), Denial> {
+        if rule.authz.is_empty() {
+            return Ok(());
+        }
+        let mut failure = AuthzFailure::Forbidden;
+        for id in identities {
+            let result = match id {
+                Identity::Jwt(v) => {
+                    let roles = self
+                        .config
+                        .providers
+                        .get(v.provider)
+                        .map_or(&[][..], |p| p.roles_path.as_slice());
+                    rule.authz.check(Some(&v.claims), roles)
+                }
+                Identity::ApiKey(_) => rule.authz.check(None, &[]),
+            };
+            match result {
+                Ok(()) => return Ok(()),
+                Err(AuthzFailure::Scope) => failure = AuthzFailure::Scope,
+                Err(AuthzFailure::Forbidden) => {}
+            }
+        }
+        Err(match failure {
+            AuthzFailure::Scope => Denial::InsufficientScope,
+            AuthzFailure::Forbidden => Denial::Forbidden,
+        })
+    }
+
+    fn forward(&self, identities: &[Identity]) {
+        for id in identities {
+            match id {
+                Identity::Jwt(v) => {
+                    for (name, value) in &v.headers {
+                        self.host.set_request_header(name, Some(value));
+                    }
+                    if let Some(p) = self.config.providers.get(v.provider) {
+                        if !p.forward_token {
+                            for s in &p.sources {
+                                s.strip(self.host);
+                            }
+                        }
+                    }
+                }
+                Identity::ApiKey(i) => {
+                    if let Some(keys) = &self.config.api_keys {
+                        if let Some(c) = keys.consumers.get(*i) {
+                            self.host.set_request_header(&keys.identity_header, Some(&c.name));
+                        }
+                        if !keys.forward_key {
+                            for s in &keys.sources {
+                                s.strip(self.host);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Header-safe text of a claim: strings as-is, numbers and booleans as JSON, arrays of those
+/// joined with commas; objects and control characters are not forwarded.
+fn claim_text(value: &Value) -> Option<String> {
+    let text = match value {
+        Value::String(s) => s.clone(),
+        Value::Number(_) | Value::Bool(_) => value.to_string(),
+        Value::Array(items) => items
+            .iter()
+            .map(|v| match v {
+                Value::String(s) => Some(s.clone()),
+                Value::Number(_) | Value::Bool(_) => Some(v.to_string()),
+                _ => None,
+            })
+            .collect::<Option<Vec<_>>>()?
+            .join(","),
+        _ => return None,
+    };
+    (!text.bytes().any(|b| b.is_ascii_control())).then_some(text)
+}
+
+fn upstream_headers(provider: &Provider, claims: &serde_json::Map<String, Value>, payload_b64: &str) -> Vec<(String, String)> {
+    let mut out = Vec::with_capacity(provider.claim_headers.len() + 1);
+    for (path, header) in &provider.claim_headers {
+        if let Some(text) = crate::authz::lookup(claims, path).and_then(claim_text) {
+            out.push((header.clone(), text));
+        }
+    }
+    if let Some(h) = &provider.payload_header {
+        out.push((h.clone(), payload_b64.to_string()));
+    }
+    out
+}
