@@ -160,7 +160,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--plain-http", action="store_true", help="HTTP instead of HTTPS (default for 127.0.0.1/localhost)")
     parser.add_argument("--dist", type=Path, default=ROOT / "dist")
     parser.add_argument("--manifests", type=Path, default=ROOT / "istio")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
     version = workspace_version()
     layouts = {f: args.dist / "oci" / f for f in args.filters}
 

@@ -51,11 +51,13 @@ def registry():
 
 @pytest.fixture(scope="session")
 def pushed(registry) -> str:
-    """`make push` into the test registry; returns the REGISTRY value (host:port/repo)."""
+    """`make push` into the test registry; returns the REGISTRY value (host:port/repo).
+    `-o build`: `make test-istio` has just built dist/, so do not rebuild it (or compete for
+    cargo's lock) from inside the test; `oci` still packages dist/ afresh."""
     target = f"{registry.address}/wasmgate"
     env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
     result = subprocess.run(
-        ["make", "--no-print-directory", "push", f"REGISTRY={target}"],
+        ["make", "--no-print-directory", "-o", "build", "push", f"REGISTRY={target}"],
         cwd=ROOT, env=env, capture_output=True, text=True,
     )
     assert result.returncode == 0, f"make push failed:\n{result.stdout}\n{result.stderr}"

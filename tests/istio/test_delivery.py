@@ -1,0 +1,174 @@
+"""Istio's delivery reproduced: each WasmPlugin under istio/, pinned to the images `make push`
+put in the local registry, rendered as istiod renders it, pulled and rewritten as istio-agent
+does, loaded by ECDS into real Envoy, and shown working with its exact pluginConfig."""
+
+import json
+import re
+import shutil
+
+import pytest
+
+import istiod
+import oci
+from conftest import FILTERS, ISTIO, ROOT, load_documents
+from delivery import Gateway, egress_clusters
+from servers import EchoUpstream, IdentityProvider, request
+
+TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-0[01]$")
+IDP_HOST = "idp.example.com"
+
+
+@pytest.fixture(scope="session")
+def plugins(pushed, tmp_path_factory) -> dict[str, dict]:
+    """Every WasmPlugin, re-pinned (url and sha256) to the images `make push` just pushed:
+    what a user does with `scripts/oci.py pin` before `kubectl apply -k istio/`."""
+    copy = tmp_path_factory.mktemp("pinned") / "istio"
+    shutil.copytree(ISTIO, copy)
+    digests = {name: oci.layout_digest(ROOT / "dist" / "oci" / name) for name in FILTERS}
+    oci.pin_manifests(copy, pushed, digests, oci.workspace_version())
+    found = {}
+    for path in sorted(copy.rglob("*.yaml")):
+        for doc in load_documents(path):
+            if doc.get("kind") == "WasmPlugin":
+                found[istiod.resource_name(doc)] = doc
+    return found
+
+
+@pytest.fixture
+def upstream():
+    with EchoUpstream() as server:
+        yield server
+
+
+@pytest.fixture
+def idp(tmp_path):
+    with IdentityProvider(IDP_HOST, tmp_path) as server:
+        yield server
+
+
+def jwks_clusters(idp) -> list[dict]:
+    docs = load_documents(ISTIO / "jwks-egress.yaml")
+    entry = next(d for d in docs if d["kind"] == "ServiceEntry")
+    rule = next(d for d in docs if d["kind"] == "DestinationRule")
+    return egress_clusters(entry, rule, idp.port, idp.ca_file)
+
+
+def gateway_plugins(plugins, *names):
+    return [plugins[f"istio-system.wasmgate-{name}"] for name in names]
+
+
+def test_envoy_runs_exactly_what_istiod_rendered_from_each_manifest(plugins, upstream, idp, tmp_path):
+    with Gateway(gateway_plugins(plugins, "tracing", "authn", "ratelimit"),
+                 tmp_path, upstream.port, jwks_clusters(idp)) as gw:
+        running = gw.extension_configs()
+        for name in ("tracing", "authn", "ratelimit"):
+            plugin = plugins[f"istio-system.wasmgate-{name}"]
+            config = running[istiod.resource_name(plugin)]
+            assert config["name"] == "istio-system.wasmgate-" + name
+            assert config["root_id"] == plugin["spec"]["pluginName"]
+            assert json.loads(config["configuration"]["value"]) == plugin["spec"]["pluginConfig"]
+            policy = {"FAIL_OPEN": "FAIL_OPEN", "FAIL_CLOSE": "FAIL_CLOSED"}[plugin["spec"]["failStrategy"]]
+            assert config["failure_policy"] == policy
+            module = config["vm_config"]["code"]["local"]["filename"]
+            assert module.endswith(plugin["spec"]["sha256"] + ".wasm")
+            assert open(module, "rb").read() == (ROOT / "dist" / f"{name}.wasm").read_bytes()
+            assert "vm_id" not in config["vm_config"]
+
+
+def test_tracing_plugin_propagates_w3c_and_b3_upstream(plugins, upstream, tmp_path):
+    with Gateway(gateway_plugins(plugins, "tracing"), tmp_path, upstream.port) as gw:
+        fresh = request(gw.port, "GET", "/items")
+        assert fresh.status == 200
+        trace = TRACEPARENT.match(fresh.upstream_header("traceparent"))
+        assert trace, fresh.json()
+        assert fresh.upstream_header("b3").startswith(trace.group(1) + "-")
+        assert fresh.upstream_header("x-request-id")
+        assert fresh.header("traceresponse")
+        assert fresh.header("x-request-id") == fresh.upstream_header("x-request-id")
+
+        # trust_incoming: false at the edge: the caller's trace is not continued, only reported.
+        caller = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+        continued = request(gw.port, "GET", "/items", {"traceparent": caller})
+        assert not continued.upstream_header("traceparent").startswith("00-0af7651916cd43dd8448eb211c80319c")
+        assert continued.upstream_header("x-client-trace-id") == "0af7651916cd43dd8448eb211c80319c"
+
+
+def test_ratelimit_plugin_limits_each_client_on_its_own(plugins, upstream, tmp_path):
+    spec = plugins["istio-system.wasmgate-ratelimit"]["spec"]["pluginConfig"]["rules"][0]
+    with Gateway(gateway_plugins(plugins, "ratelimit"), tmp_path, upstream.port) as gw:
+        alice = {"x-wasmgate-subject": "alice"}
+        allowed = 0
+        for _ in range(8 * spec["capacity"]):
+            response = request(gw.port, "GET", "/items", alice)
+            if response.status == 429:
+                break
+            assert response.status == 200
+            allowed += 1
+        assert response.status == 429, "the per-client limit never triggered"
+        assert allowed >= spec["capacity"]
+        assert response.header("x-ratelimit-limit")
+        assert request(gw.port, "GET", "/items", {"x-wasmgate-subject": "bob"}).status == 200
+
+
+def test_workload_ratelimit_limits_writes_per_client_and_not_reads(plugins, upstream, tmp_path):
+    plugin = plugins["orders.wasmgate-ratelimit"]
+    rule = plugin["spec"]["pluginConfig"]["rules"][0]
+    with Gateway([plugin], tmp_path, upstream.port) as gw:
+        carol = {"x-wasmgate-subject": "carol"}
+        statuses = [request(gw.port, "POST", "/orders", carol).status for _ in range(rule["capacity"] + 1)]
+        assert statuses == [200] * rule["capacity"] + [429]
+        assert request(gw.port, "GET", "/orders", carol).status == 200
+        assert request(gw.port, "POST", "/orders", {"x-wasmgate-subject": "dave"}).status == 200
+
+
+def test_authn_plugin_verifies_tokens_with_the_remote_jwks_through_the_service_entry_cluster(
+        plugins, upstream, idp, tmp_path):
+    provider = plugins["istio-system.wasmgate-authn"]["spec"]["pluginConfig"]["providers"][0]
+    claims = {"iss": provider["issuer"], "aud": provider["audiences"][0], "sub": "alice"}
+    with Gateway(gateway_plugins(plugins, "authn"), tmp_path, upstream.port, jwks_clusters(idp)) as gw:
+        missing = request(gw.port, "GET", "/items")
+        assert missing.status == 401
+        assert missing.header("www-authenticate").startswith("Bearer")
+
+        ok = request(gw.port, "GET", "/items", {"authorization": f"Bearer {idp.token(claims)}"})
+        assert ok.status == 200, ok.body
+        assert ok.upstream_header("x-wasmgate-subject") == "alice"
+        assert idp.hits >= 1, "the JWKS came from the identity provider over the egress cluster"
+
+        spoofed = request(gw.port, "GET", "/items", {
+            "authorization": f"Bearer {idp.token(claims)}", "x-wasmgate-subject": "mallory"})
+        assert spoofed.upstream_header("x-wasmgate-subject") == "alice"
+
+        wrong_audience = idp.token({**claims, "aud": "other.example.com"})
+        assert request(gw.port, "GET", "/items", {"authorization": f"Bearer {wrong_audience}"}).status == 401
+        assert request(gw.port, "GET", "/healthz").status == 200
+
+
+def test_gateway_chain_traces_then_authenticates_then_limits_per_identity(plugins, upstream, idp, tmp_path):
+    provider = plugins["istio-system.wasmgate-authn"]["spec"]["pluginConfig"]["providers"][0]
+    capacity = plugins["istio-system.wasmgate-ratelimit"]["spec"]["pluginConfig"]["rules"][0]["capacity"]
+    base = {"iss": provider["issuer"], "aud": provider["audiences"][0]}
+    chain = gateway_plugins(plugins, "ratelimit", "authn", "tracing")  # order comes from phase/priority
+    with Gateway(chain, tmp_path, upstream.port, jwks_clusters(idp)) as gw:
+        assert [p["spec"]["pluginName"] for p in gw.order] == ["tracing", "authn", "ratelimit"]
+
+        # authn's 401 passes back through tracing, which ran first: it carries the trace.
+        rejected = request(gw.port, "GET", "/items")
+        assert rejected.status == 401
+        assert rejected.header("traceresponse")
+
+        alice = {"authorization": f"Bearer {idp.token({**base, 'sub': 'alice'})}"}
+        first = request(gw.port, "GET", "/items", alice)
+        assert first.status == 200
+        assert TRACEPARENT.match(first.upstream_header("traceparent"))
+        assert first.upstream_header("x-wasmgate-subject") == "alice"
+
+        # ratelimit, after authn, counts the verified subject: alice runs out, bob does not.
+        for _ in range(8 * capacity):
+            limited = request(gw.port, "GET", "/items", alice)
+            if limited.status != 200:
+                break
+        assert limited.status == 429
+        assert limited.header("traceresponse")
+        bob = {"authorization": f"Bearer {idp.token({**base, 'sub': 'bob'})}"}
+        assert request(gw.port, "GET", "/items", bob).status == 200
