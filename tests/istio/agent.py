@@ -7,8 +7,11 @@
 3. find the Wasm in the image: the OCI artifact variant has exactly two layers, one of media
    type `application/vnd.module.wasm.content.layer.v1+wasm` holding the raw module;
 4. check the Wasm magic, write `<manifest digest>.wasm` into the module cache directory;
-5. rewrite the config's `vm_config.code` from `remote` to `local.filename`, and drop the agent's
-   private environment variable (the pull secret) before Envoy sees the config.
+5. rewrite the config's `vm_config.code` from `remote` to `local.filename`, and strip the
+   agent's own `ISTIO_META_*` environment variables (pull secret, policy, resource version);
+6. when the module cannot be had: a fail-open plugin becomes an allow-all RBAC filter (the
+   request path goes on without it); any other plugin's config is refused (NACK), so Envoy never
+   gets it and, with istiod's initial fetch timeout of 0, never serves without it.
 
 Registry access goes through the ORAS SDK's client (auth, redirects), as the push does.
 """
@@ -26,7 +29,8 @@ MANIFEST_ACCEPT = ", ".join([
     "application/vnd.oci.image.manifest.v1+json",
     "application/vnd.docker.distribution.manifest.v2+json",
 ])
-PULL_SECRET_ENV = "ISTIO_META_WASM_IMAGE_PULL_SECRET"
+AGENT_ENV_PREFIX = "ISTIO_META_"
+ALLOW_ALL = {"@type": "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC"}
 
 
 class FetchError(RuntimeError):
@@ -85,18 +89,32 @@ def fetch_image(url: str, expected_sha256: str, plain_http: bool = True) -> tupl
 
 
 def convert(wasm_filter: dict, cache_dir: Path, plain_http: bool = True) -> dict:
-    """A Wasm HTTP filter config with its remote module replaced by a local cached file."""
+    """The typed config Envoy gets for a Wasm HTTP filter whose module is remote: the same
+    filter with a local cached module, or allow-all RBAC for a fail-open plugin whose module
+    cannot be fetched. Raises FetchError (the agent's NACK) otherwise."""
     converted = copy.deepcopy(wasm_filter)
-    vm = converted["config"]["vm_config"]
+    config = converted["config"]
+    vm = config["vm_config"]
     remote = vm["code"].get("remote")
     if remote is None:
         return converted
+    env = vm.get("environment_variables", {})
+    values = env.get("key_values", {})
+    for key in [k for k in values if k.startswith(AGENT_ENV_PREFIX)]:
+        del values[key]
+    if not values:
+        env.pop("key_values", None)
+    if not env:
+        vm.pop("environment_variables", None)
     expected = "" if remote.get("sha256") == "nil" else remote.get("sha256", "")
-    digest, module = fetch_image(remote["http_uri"]["uri"], expected, plain_http)
+    try:
+        digest, module = fetch_image(remote["http_uri"]["uri"], expected, plain_http)
+    except FetchError:
+        if config.get("fail_open") or config.get("failure_policy") == "FAIL_OPEN":
+            return dict(ALLOW_ALL)
+        raise
     cache_dir.mkdir(parents=True, exist_ok=True)
     path = cache_dir / f"{digest}.wasm"
     path.write_bytes(module)
     vm["code"] = {"local": {"filename": str(path)}}
-    env = vm.get("environment_variables", {})
-    env.get("key_values", {}).pop(PULL_SECRET_ENV, None)
     return converted

@@ -66,16 +66,18 @@ class Gateway:
         self.workdir = workdir
         self.port, self.admin_port = free_port(), free_port()
         self.order = istiod.chain_order(plugins)
+        self.refused: list[str] = []
         filters = []
         for plugin in self.order:
             rendered = istiod.wasm_filter(plugin)
-            delivered = agent.convert(rendered, workdir / "wasm-cache")
             name = istiod.resource_name(plugin)
+            try:
+                resources = [istiod.extension_config(plugin, agent.convert(rendered, workdir / "wasm-cache"))]
+            except agent.FetchError:
+                resources = []  # the agent NACKs: Envoy never receives this filter's config
+                self.refused.append(name)
             ecds = workdir / f"ecds-{name}.json"
-            ecds.write_text(json.dumps({
-                "version_info": "1",
-                "resources": [istiod.extension_config(plugin, delivered)],
-            }, indent=1))
+            ecds.write_text(json.dumps({"version_info": "1", "resources": resources}, indent=1))
             filters.append(istiod.http_filter(plugin, str(ecds)))
         filters.append({"name": "envoy.filters.http.router", "typed_config": {
             "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}})
@@ -106,7 +108,7 @@ class Gateway:
         }
         self.bootstrap = workdir / "envoy.json"
         self.bootstrap.write_text(json.dumps(bootstrap, indent=1))
-        self.envoy = Envoy(self.bootstrap, self.admin_port, workdir)
+        self.envoy = Envoy(self.bootstrap, self.admin_port, workdir, expect_ready=not self.refused)
 
     def __enter__(self) -> "Gateway":
         self.envoy.__enter__()

@@ -106,8 +106,11 @@ def envoy_binary() -> str:
 class Envoy:
     """Envoy with one bootstrap file; `admin_port` must be the bootstrap's admin port."""
 
-    def __init__(self, bootstrap: Path, admin_port: int, workdir: Path):
+    def __init__(self, bootstrap: Path, admin_port: int, workdir: Path, expect_ready: bool = True):
+        """With `expect_ready=False`, start returns once the admin endpoint answers (for a proxy
+        that must stay initializing)."""
         self.bootstrap, self.admin_port, self.workdir = bootstrap, admin_port, workdir
+        self.expect_ready = expect_ready
         self.log = workdir / "envoy.log"
 
     def __enter__(self) -> "Envoy":
@@ -119,8 +122,9 @@ class Envoy:
                 stdout=out, stderr=subprocess.STDOUT, cwd=self.workdir,
             )
         try:
+            probe = "/ready" if self.expect_ready else "/server_info"
             wait_until(
-                lambda: http_ok(f"http://127.0.0.1:{self.admin_port}/ready"), "envoy", self.log, self.process
+                lambda: http_ok(f"http://127.0.0.1:{self.admin_port}{probe}"), "envoy", self.log, self.process
             )
         except Exception:
             self.__exit__(None, None, None)

@@ -57,10 +57,14 @@ class EchoUpstream(_Server):
     """Answers 200 with {"method", "path", "headers"} as it received them."""
 
     def __init__(self):
+        self.hits = 0
+        upstream = self
+
         class Handler(_Quiet):
             def handle_any(self):
                 length = int(self.headers.get("content-length") or 0)
                 self.rfile.read(length)
+                upstream.hits += 1
                 seen = {"method": self.command, "path": self.path,
                         "headers": {k.lower(): v for k, v in self.headers.items()}}
                 self.reply(200, json.dumps(seen).encode())
@@ -155,8 +159,9 @@ class Response:
         return self.json()["headers"].get(name.lower())
 
 
-def request(port: int, method: str, path: str, headers: dict[str, str] | None = None) -> Response:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+def request(port: int, method: str, path: str, headers: dict[str, str] | None = None,
+            timeout: float = 10) -> Response:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         connection.request(method, path, headers={"host": "api.example.com", **(headers or {})})
         response = connection.getresponse()

@@ -172,3 +172,35 @@ def test_gateway_chain_traces_then_authenticates_then_limits_per_identity(plugin
         assert limited.header("traceresponse")
         bob = {"authorization": f"Bearer {idp.token({**base, 'sub': 'bob'})}"}
         assert request(gw.port, "GET", "/items", bob).status == 200
+
+
+def unfetchable(plugin: dict) -> dict:
+    """The plugin pinned to a digest the registry does not have: istio-agent cannot get it."""
+    broken = json.loads(json.dumps(plugin))
+    broken["spec"]["sha256"] = "0" * 64
+    return broken
+
+
+def test_fail_open_plugin_whose_module_cannot_be_fetched_is_left_out(plugins, upstream, tmp_path):
+    tracing = unfetchable(plugins["istio-system.wasmgate-tracing"])
+    with Gateway([tracing], tmp_path, upstream.port) as gw:
+        assert gw.refused == []
+        running = json.loads(gw.envoy.admin("/config_dump"))
+        assert "envoy.extensions.filters.http.rbac.v3.RBAC" in json.dumps(running)
+        response = request(gw.port, "GET", "/items")
+        assert response.status == 200
+        assert response.upstream_header("traceparent") is None
+
+
+def test_fail_closed_plugin_whose_module_cannot_be_fetched_keeps_the_gateway_shut(
+        plugins, upstream, idp, tmp_path):
+    chain = [plugins["istio-system.wasmgate-tracing"], unfetchable(plugins["istio-system.wasmgate-authn"])]
+    with Gateway(chain, tmp_path, upstream.port, jwks_clusters(idp)) as gw:
+        assert gw.refused == ["istio-system.wasmgate-authn"]
+        # In a mesh the NACK means Envoy never gets this config: a new gateway does not serve
+        # and a running one keeps the previous plugin version. Here the file source hands Envoy
+        # "no config" for the filter, which Envoy answers with 500. Either way nothing passes.
+        response = request(gw.port, "GET", "/items")
+        assert response.status == 500
+        assert response.header("traceresponse"), "tracing, before authn, still ran"
+        assert upstream.hits == 0
