@@ -85,6 +85,12 @@ class Gateway:
             # The node identity an Istio ingress gateway pod has (ECDS needs one).
             "node": {"id": "router~127.0.0.1~istio-ingressgateway-0.istio-system~istio-system.svc.cluster.local",
                      "cluster": "istio-ingressgateway.istio-system"},
+            # Istio's default stats inclusion list (its bootstrap template): prefix "wasm"
+            # covers the plugins' own metrics, which Envoy keeps as "wasmcustom.<name>".
+            "stats_config": {"stats_matcher": {"inclusion_list": {"patterns": [
+                {"prefix": p} for p in ("reporter=", "cluster_manager", "listener_manager", "server",
+                                        "cluster.xds-grpc", "wasm", "component")
+            ] + [{"suffix": s} for s in ("rbac.allowed", "rbac.denied", "shadow_allowed", "shadow_denied")]}}},
             "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": self.admin_port}}},
             "static_resources": {
                 "listeners": [{
@@ -127,5 +133,11 @@ class Gateway:
                 out[config["name"]] = config["typed_config"]["config"]
         return out
 
-    def prometheus(self) -> str:
-        return self.envoy.admin("/stats/prometheus")
+    def prometheus(self) -> dict[str, float]:
+        """Every sample of `/stats/prometheus` (what Istio's merged metrics endpoint serves)."""
+        samples = {}
+        for line in self.envoy.admin("/stats/prometheus").splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                samples[name] = float(value)
+        return samples

@@ -173,6 +173,14 @@ def test_gateway_chain_traces_then_authenticates_then_limits_per_identity(plugin
         bob = {"authorization": f"Bearer {idp.token({**base, 'sub': 'bob'})}"}
         assert request(gw.port, "GET", "/items", bob).status == 200
 
+        # Each plugin's metrics pass Istio's default stats filter, for Prometheus to scrape.
+        samples = gw.prometheus()
+        for name in ("tracing", "authn", "ratelimit"):
+            counted = {k: v for k, v in samples.items() if k.startswith(f"wasmgate_{name}_") and v > 0}
+            assert counted, f"no wasmgate_{name}_* metric counted anything"
+        assert not any(k.startswith("envoy_http_downstream_rq_total") for k in samples), \
+            "Istio's stats inclusion list is in force"
+
 
 def unfetchable(plugin: dict) -> dict:
     """The plugin pinned to a digest the registry does not have: istio-agent cannot get it."""
