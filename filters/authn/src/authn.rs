@@ -198,6 +198,11 @@ impl<H: Host + ?Sized> Request<'_, H> {
         let Some(alg) = Algorithm::from_name(&jwt.header.alg).filter(|a| provider.algorithms.contains(a)) else {
             return JwtResult::Invalid(Denial::AlgorithmNotAllowed);
         };
+        // Claims before the signature, as Envoy does: an expired token costs no signature check.
+        let exp = match provider.policy.check(&jwt.claims, now) {
+            Ok(exp) => exp,
+            Err(d) => return JwtResult::Invalid(d),
+        };
         let kid = jwt.header.kid.as_deref();
         let candidates = self.state.candidates(self.config, p, kid, alg);
         if candidates.is_empty() {
@@ -224,10 +229,6 @@ impl<H: Host + ?Sized> Request<'_, H> {
             return JwtResult::Invalid(Denial::BadSignature);
         };
         let fingerprint = signer.fingerprint;
-        let exp = match provider.policy.check(&jwt.claims, now) {
-            Ok(exp) => exp,
-            Err(d) => return JwtResult::Invalid(d),
-        };
         let headers = upstream_headers(provider, &jwt.claims, jwt.payload_b64);
         let verified = Rc::new(Verified {
             provider: p,
@@ -360,3 +361,7 @@ fn upstream_headers(provider: &Provider, claims: &serde_json::Map<String, Value>
     }
     out
 }
+
+#[cfg(test)]
+#[path = "authn_tests.rs"]
+pub(crate) mod tests;

@@ -10,11 +10,14 @@ mod cache;
 mod claims;
 mod config;
 mod denial;
+mod fast;
 mod jwks;
 mod metrics;
 mod remote;
 mod source;
 mod state;
+#[cfg(test)]
+mod testkit;
 mod token;
 mod verifier;
 

@@ -2,14 +2,19 @@
 //! The request path hands it the token parts and gets a yes/no; which implementation sits
 //! behind each algorithm is decided here only.
 //!
-//! jwt-simple verifies every algorithm for now. Its `verify_token` also re-checks the header
+//! RS256/384/512 and EdDSA use the Wasm-tuned verifiers in `fast` (checked against jwt-simple
+//! in tests); PS*, ES*, HS* use jwt-simple's `verify_token`, which also re-checks the header
 //! `alg` against the key type; its own time checks are switched off (we check claims ourselves
-//! in `claims.rs`, with the provider's skew).
+//! in `claims.rs`, with the provider's skew). jwt-simple's RSA keys remain as the fallback for
+//! a key `fast` does not take (exponent or size outside its range).
 
 use crate::algorithm::Algorithm;
+use crate::fast;
 use jwt_simple::prelude::*;
 
 pub enum Verifier {
+    FastRsa(fast::RsaPublicKey, fast::RsaHash, Algorithm),
+    FastEd25519(fast::Ed25519PublicKey),
     Rs256(RS256PublicKey),
     Rs384(RS384PublicKey),
     Rs512(RS512PublicKey),
@@ -56,6 +61,31 @@ fn signature_only_options() -> VerificationOptions {
 impl Verifier {
     /// Builds the verifier for `alg` over `material`; `None` when they do not fit together.
     pub fn new(alg: Algorithm, material: &KeyMaterial<'_>) -> Option<Self> {
+        if let Some(fast) = Self::fast(alg, material) {
+            return Some(fast);
+        }
+        Self::reference(alg, material)
+    }
+
+    /// The Wasm-tuned verifier, where there is one for `alg`.
+    fn fast(alg: Algorithm, material: &KeyMaterial<'_>) -> Option<Self> {
+        let hash = match alg {
+            Algorithm::Rs256 => fast::RsaHash::Sha256,
+            Algorithm::Rs384 => fast::RsaHash::Sha384,
+            Algorithm::Rs512 => fast::RsaHash::Sha512,
+            Algorithm::EdDsa => {
+                let KeyMaterial::Ed25519(x) = material else { return None };
+                return fast::Ed25519PublicKey::from_bytes(x).map(Verifier::FastEd25519);
+            }
+            _ => return None,
+        };
+        let KeyMaterial::Rsa { n, e } = material else { return None };
+        let key = fast::RsaPublicKey::from_components(n, e).filter(|k| k.bits() >= 2048)?;
+        Some(Verifier::FastRsa(key, hash, alg))
+    }
+
+    /// jwt-simple's verifier for `alg` (the reference the fast ones are checked against).
+    pub fn reference(alg: Algorithm, material: &KeyMaterial<'_>) -> Option<Self> {
         let v = match (alg, material) {
             (Algorithm::Rs256, KeyMaterial::Rsa { n, e }) => {
                 Verifier::Rs256(RS256PublicKey::from_components(n, e).ok()?)
@@ -100,6 +130,8 @@ impl Verifier {
 
     pub fn algorithm(&self) -> Algorithm {
         match self {
+            Verifier::FastRsa(_, _, alg) => *alg,
+            Verifier::FastEd25519(_) => Algorithm::EdDsa,
             Verifier::Rs256(_) => Algorithm::Rs256,
             Verifier::Rs384(_) => Algorithm::Rs384,
             Verifier::Rs512(_) => Algorithm::Rs512,
@@ -116,9 +148,11 @@ impl Verifier {
     }
 
     /// Whether `signature` over `signing_input` (both parts of `token`) is valid for this key.
-    pub fn verify(&self, token: &str, _signing_input: &[u8], _signature: &[u8]) -> bool {
+    pub fn verify(&self, token: &str, signing_input: &[u8], signature: &[u8]) -> bool {
         let o = Some(signature_only_options());
         match self {
+            Verifier::FastRsa(k, hash, _) => k.verify_pkcs1v15(*hash, signing_input, signature),
+            Verifier::FastEd25519(k) => k.verify(signing_input, signature),
             Verifier::Rs256(k) => k.verify_token::<NoCustomClaims>(token, o).is_ok(),
             Verifier::Rs384(k) => k.verify_token::<NoCustomClaims>(token, o).is_ok(),
             Verifier::Rs512(k) => k.verify_token::<NoCustomClaims>(token, o).is_ok(),
