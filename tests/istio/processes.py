@@ -6,6 +6,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -97,10 +98,15 @@ class Registry:
 
 
 def envoy_binary() -> str:
-    binary = os.environ.get("ENVOY_BIN") or str(ROOT / ".venv" / "bin" / "envoy")
-    if not Path(binary).exists():
-        raise RuntimeError(f"Envoy not found at {binary}: run `make tools` or set ENVOY_BIN")
-    return binary
+    """ENVOY_BIN, else the project venv's Envoy (WASMGATE_VENV from the Makefile, or the venv
+    whose Python runs these tests, or .venv)."""
+    if os.environ.get("ENVOY_BIN"):
+        return os.environ["ENVOY_BIN"]
+    venvs = [os.environ.get("WASMGATE_VENV"), Path(sys.executable).parent.parent, ROOT / ".venv"]
+    for venv in filter(None, venvs):
+        if (Path(venv) / "bin" / "envoy").exists():
+            return str(Path(venv) / "bin" / "envoy")
+    raise RuntimeError("Envoy not found: run `make tools` or set ENVOY_BIN")
 
 
 class Envoy:
