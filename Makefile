@@ -52,7 +52,7 @@ unit: ## native unit tests of shared/ and every filter
 integration: build ## integration tests against real Envoy
 	$(CARGO) test -p wasmgate-tests -- --test-threads 2
 
-test: tools lint build unit integration ## everything CI runs
+test: tools lint build unit integration test-istio ## everything CI runs
 
 run: build ## start the local gateway (Envoy + demo upstream); Ctrl-C stops it
 	$(CARGO) run -q -p wasmgate-tests --bin gateway

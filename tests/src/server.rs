@@ -162,7 +162,10 @@ pub fn echo_reply(request: &SeenRequest) -> Reply {
 impl Drop for TestServer {
     fn drop(&mut self) {
         self.stopping.store(true, Ordering::SeqCst);
-        self.server.unblock();
+        // `unblock` wakes one blocked `recv`; every serving thread needs one.
+        for _ in &self.threads {
+            self.server.unblock();
+        }
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
