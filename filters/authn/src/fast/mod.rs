@@ -4,14 +4,16 @@
 //! `rsa` 0.9 dependency uses 64-bit digits, which Wasm multiplies through a slow helper);
 //! `Ed25519PublicKey` wraps `ed25519-dalek`. Both are checked against jwt-simple and the `rsa`
 //! crate in `tests.rs`. Verification uses public values only, so it need not be constant-time.
+//!
+//! RSA keys: odd n of 1024..=4096 bits (callers enforce RFC 7518's 2048 with `bits()`), odd
+//! 3 ≤ e < 2^33; the signature is the raw base64url-decoded bytes, exactly as long as n.
 
 mod ed25519;
 mod montgomery;
 mod rsa;
 
 pub use ed25519::Ed25519PublicKey;
-pub use montgomery::MAX_MODULUS_BITS;
-pub use rsa::{RsaHash, RsaPublicKey, MIN_MODULUS_BITS};
+pub use rsa::{RsaHash, RsaPublicKey};
 
 #[cfg(test)]
 mod tests;

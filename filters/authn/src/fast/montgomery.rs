@@ -72,6 +72,8 @@ impl Modulus {
 
     /// `base^exponent mod n` for an odd `exponent` ≥ 3, writing `byte_len()` big-endian bytes
     /// into `out`. `base` is big-endian; returns false if `base ≥ n` or any length is wrong.
+    /// For e = 65537 this is 16 squarings and 2 multiplications (one into Montgomery form, one
+    /// by the plain base that also leaves it), the minimum, so it needs no separate fast path.
     pub fn pow_odd(&self, base: &[u8], exponent: u64, out: &mut [u8]) -> bool {
         if exponent < 3 || exponent & 1 == 0 || out.len() != self.byte_len() {
             return false;

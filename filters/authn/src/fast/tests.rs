@@ -254,7 +254,7 @@ fn rsa_random_signatures_agree_with_the_rsa_crate() {
 #[test]
 fn modular_power_matches_biguint_on_random_odd_moduli() {
     let mut rng = Rng(3);
-    for round in 0..300 {
+    for round in 0..120 {
         let bits = match round % 4 {
             0 => 1 + rng.below(4096),
             1 => 1024 * (1 + rng.below(4)),
