@@ -145,7 +145,7 @@ impl RequestMatcher {
         }
         if !self.methods.is_empty() {
             let method = host.request_header(":method").unwrap_or_default();
-            if !self.methods.iter().any(|m| *m == method) {
+            if !self.methods.contains(&method) {
                 return false;
             }
         }

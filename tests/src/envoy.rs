@@ -32,7 +32,10 @@ impl EnvoyBinary {
     }
 
     pub fn discover() -> EnvoyBinary {
-        if let Some(value) = std::env::var("ENVOY_BIN").ok().filter(|v| !v.trim().is_empty()) {
+        if let Some(value) = std::env::var("ENVOY_BIN")
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+        {
             let mut words = value.split_whitespace().map(str::to_string);
             let program = words.next().unwrap_or_default();
             return EnvoyBinary {

@@ -73,7 +73,13 @@ impl Gateway {
         self.client.get(&self.url(path), headers)
     }
 
-    pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Response {
         self.client.request(method, &self.url(path), headers, body)
     }
 
@@ -97,7 +103,9 @@ impl Gateway {
     }
 
     pub fn prometheus(&self) -> String {
-        self.client.get(&self.admin_url("/stats/prometheus"), &[]).body
+        self.client
+            .get(&self.admin_url("/stats/prometheus"), &[])
+            .body
     }
 
     /// Envoy's log so far.
@@ -184,7 +192,10 @@ impl GatewayBuilder {
     pub fn start(self) -> Gateway {
         match self.launch() {
             Ok(gateway) => gateway,
-            Err((why, log)) => panic!("Envoy did not start: {why}\n---- Envoy log ----\n{}", tail(&log, 80)),
+            Err((why, log)) => panic!(
+                "Envoy did not start: {why}\n---- Envoy log ----\n{}",
+                tail(&log, 80)
+            ),
         }
     }
 
@@ -256,7 +267,12 @@ impl GatewayBuilder {
 /// The bound port of the listener named `gateway` (or the first one), from `/listeners`.
 fn listener_port(client: &Client, admin: &str) -> Option<u16> {
     let body = client
-        .try_request("GET", &format!("http://{admin}/listeners?format=json"), &[], b"")
+        .try_request(
+            "GET",
+            &format!("http://{admin}/listeners?format=json"),
+            &[],
+            b"",
+        )
         .ok()?
         .json();
     let statuses = body.get("listener_statuses")?.as_array()?;

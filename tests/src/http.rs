@@ -69,7 +69,13 @@ impl Client {
     }
 
     /// Sends a request; any HTTP status is a [`Response`], a transport error panics.
-    pub fn request(&self, method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
+    pub fn request(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Response {
         self.try_request(method, url, headers, body)
             .unwrap_or_else(|e| panic!("{method} {url}: {e}"))
     }
@@ -85,7 +91,11 @@ impl Client {
         for (k, v) in headers {
             req = req.set(k, v);
         }
-        let result = if body.is_empty() { req.call() } else { req.send_bytes(body) };
+        let result = if body.is_empty() {
+            req.call()
+        } else {
+            req.send_bytes(body)
+        };
         let resp = match result {
             Ok(resp) => resp,
             Err(ureq::Error::Status(_, resp)) => resp,

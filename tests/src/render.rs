@@ -155,6 +155,9 @@ endpoint: { port_value: 8080 }
         assert!(yaml.contains("port_value: 0"), "{yaml}");
         assert!(yaml.contains("port_value: 4242"), "{yaml}");
         assert!(yaml.contains("/repo/dist/tracing.wasm"), "{yaml}");
-        assert_eq!(config.plugin_config("tracing").as_deref(), Some(r#"{"a":1}"#));
+        assert_eq!(
+            config.plugin_config("tracing").as_deref(),
+            Some(r#"{"a":1}"#)
+        );
     }
 }

@@ -19,7 +19,9 @@ pub struct SeenRequest {
 
 impl SeenRequest {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(&name.to_ascii_lowercase()).map(String::as_str)
+        self.headers
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
     }
 }
 
@@ -73,11 +75,13 @@ impl TestServer {
     }
 
     /// As [`TestServer::start`] on a given port (0 = any free port).
-    pub fn start_on(port: u16, handler: impl Fn(&SeenRequest) -> Reply + Send + Sync + 'static) -> Self {
+    pub fn start_on(
+        port: u16,
+        handler: impl Fn(&SeenRequest) -> Reply + Send + Sync + 'static,
+    ) -> Self {
         let server = Arc::new(
-            tiny_http::Server::http(("127.0.0.1", port)).unwrap_or_else(|e| {
-                panic!("cannot listen on 127.0.0.1:{port}: {e}")
-            }),
+            tiny_http::Server::http(("127.0.0.1", port))
+                .unwrap_or_else(|e| panic!("cannot listen on 127.0.0.1:{port}: {e}")),
         );
         let port = server
             .server_addr()
@@ -111,7 +115,8 @@ impl TestServer {
                         let mut response = tiny_http::Response::from_data(reply.body)
                             .with_status_code(reply.status);
                         for (k, v) in &reply.headers {
-                            if let Ok(h) = tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()) {
+                            if let Ok(h) = tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes())
+                            {
                                 response.add_header(h);
                             }
                         }

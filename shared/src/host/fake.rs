@@ -11,6 +11,8 @@ use std::rc::Rc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 type Interleave = Box<dyn FnMut(&mut HashMap<String, (Vec<u8>, u32)>)>;
+/// Headers and body of the callout response the filter reads next.
+type CallResponse = (Vec<(String, String)>, Option<Vec<u8>>);
 
 #[derive(Default)]
 struct StoreInner {
@@ -139,7 +141,7 @@ pub struct FakeHost {
     reply: RefCell<Option<LocalReply>>,
     calls: RefCell<Vec<HttpCall>>,
     call_fails: Cell<bool>,
-    call_response: RefCell<(Vec<(String, String)>, Option<Vec<u8>>)>,
+    call_response: RefCell<CallResponse>,
 }
 
 impl Default for FakeHost {

@@ -17,8 +17,14 @@ extern "C" fn on_signal(_: libc::c_int) {
 fn main() {
     // SAFETY: the handler only stores to an atomic.
     unsafe {
-        libc::signal(libc::SIGINT, on_signal as libc::sighandler_t);
-        libc::signal(libc::SIGTERM, on_signal as libc::sighandler_t);
+        libc::signal(
+            libc::SIGINT,
+            on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
+        );
+        libc::signal(
+            libc::SIGTERM,
+            on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
+        );
     }
     let root = repo_root();
     let binary = EnvoyBinary::get();
@@ -49,7 +55,10 @@ fn main() {
                 .is_ok_and(|r| r.status == 200)
     });
     if !ready {
-        eprintln!("Envoy did not become ready; its log ({}):", envoy.log_path.display());
+        eprintln!(
+            "Envoy did not become ready; its log ({}):",
+            envoy.log_path.display()
+        );
         eprintln!("{}", wasmgate_tests::gateway::tail(&envoy.log(), 40));
         return;
     }
@@ -57,7 +66,10 @@ fn main() {
 
     while !STOP.load(Ordering::SeqCst) {
         if let Some(status) = envoy.exited() {
-            eprintln!("Envoy exited ({status}); its log: {}", envoy.log_path.display());
+            eprintln!(
+                "Envoy exited ({status}); its log: {}",
+                envoy.log_path.display()
+            );
             break;
         }
         std::thread::sleep(Duration::from_millis(200));
@@ -82,7 +94,8 @@ Try:"#,
         pid = envoy.pid(),
         log = envoy.log_path.display()
     );
-    let demo = std::fs::read_to_string(root.join("envoy-config/demo/commands.txt")).unwrap_or_default();
+    let demo =
+        std::fs::read_to_string(root.join("envoy-config/demo/commands.txt")).unwrap_or_default();
     for line in demo.lines() {
         println!("  {}", line.replace("$DEMO_TOKEN", &demo_token));
     }
