@@ -17,7 +17,8 @@ fn traceparent(r: &Response) -> (String, String, String) {
         .upstream_header("traceparent")
         .unwrap_or_else(|| panic!("no traceparent upstream: {}", r.body));
     let parts: Vec<String> = value.split('-').map(str::to_string).collect();
-    let lower_hex = |s: &str, len| s.len() == len && s.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'));
+    let lower_hex =
+        |s: &str, len| s.len() == len && s.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'));
     assert!(
         parts.len() == 4
             && parts[0] == "00"
@@ -34,7 +35,9 @@ fn traceparent(r: &Response) -> (String, String, String) {
 fn is_uuid_v4(id: &str) -> bool {
     let groups: Vec<&str> = id.split('-').collect();
     groups.iter().map(|g| g.len()).collect::<Vec<_>>() == [8, 4, 4, 4, 12]
-        && id.bytes().all(|c| matches!(c, b'-' | b'0'..=b'9' | b'a'..=b'f'))
+        && id
+            .bytes()
+            .all(|c| matches!(c, b'-' | b'0'..=b'9' | b'a'..=b'f'))
         && groups[2].starts_with('4')
         && matches!(groups[3].as_bytes()[0], b'8' | b'9' | b'a' | b'b')
 }
@@ -49,17 +52,35 @@ fn tracing_continues_a_valid_traceparent_with_the_gateways_span() {
     let gw = Gateway::builder("tracing.yaml").start();
     for flags in ["01", "00"] {
         let incoming = format!("00-{TRACE}-{SPAN}-{flags}");
-        let r = gw.get("/", &[("traceparent", &incoming), ("tracestate", "rojo=1,congo=t61rcWkgMzE")]);
+        let r = gw.get(
+            "/",
+            &[
+                ("traceparent", &incoming),
+                ("tracestate", "rojo=1,congo=t61rcWkgMzE"),
+            ],
+        );
         assert_eq!(r.status, 200, "{}", r.body);
         let (trace, parent, sent_flags) = traceparent(&r);
         assert_eq!(trace, TRACE);
-        assert_ne!(parent, SPAN, "the upstream's parent must be the gateway's own span");
+        assert_ne!(
+            parent, SPAN,
+            "the upstream's parent must be the gateway's own span"
+        );
         assert_eq!(sent_flags, flags);
-        assert_eq!(r.upstream_header("tracestate").as_deref(), Some("rojo=1,congo=t61rcWkgMzE"));
-        assert_eq!(r.header("traceresponse"), Some(format!("00-{TRACE}-{parent}-{flags}").as_str()));
+        assert_eq!(
+            r.upstream_header("tracestate").as_deref(),
+            Some("rojo=1,congo=t61rcWkgMzE")
+        );
+        assert_eq!(
+            r.header("traceresponse"),
+            Some(format!("00-{TRACE}-{parent}-{flags}").as_str())
+        );
     }
     // A future version is read by its first four fields and continued as version 00.
-    let r = gw.get("/", &[("traceparent", &format!("cc-{TRACE}-{SPAN}-01-extra"))]);
+    let r = gw.get(
+        "/",
+        &[("traceparent", &format!("cc-{TRACE}-{SPAN}-01-extra"))],
+    );
     assert_eq!(traceparent(&r).0, TRACE);
     assert_eq!(metric(&gw, "wasmgate_tracing_traces_continued"), 3.0);
 }
@@ -71,10 +92,15 @@ fn tracing_starts_a_trace_and_request_id_when_the_client_sent_none() {
     let (trace, parent, flags) = traceparent(&r);
     assert_eq!(flags, "01", "the example samples every new trace");
     assert_eq!(r.upstream_header("tracestate"), None);
-    let request_id = r.upstream_header("x-request-id").expect("request id upstream");
+    let request_id = r
+        .upstream_header("x-request-id")
+        .expect("request id upstream");
     assert!(is_uuid_v4(&request_id), "{request_id}");
     assert_eq!(r.header("x-request-id"), Some(request_id.as_str()));
-    assert_eq!(r.header("traceresponse"), Some(format!("00-{trace}-{parent}-01").as_str()));
+    assert_eq!(
+        r.header("traceresponse"),
+        Some(format!("00-{trace}-{parent}-01").as_str())
+    );
     assert_eq!(metric(&gw, "wasmgate_tracing_traces_started"), 1.0);
     assert_eq!(metric(&gw, "wasmgate_tracing_traces_sampled"), 1.0);
 }
@@ -96,10 +122,20 @@ fn tracing_treats_invalid_traceparent_as_absent_and_drops_tracestate() {
         let r = gw.get("/", &[("traceparent", value), ("tracestate", "rojo=1")]);
         assert_eq!(r.status, 200, "{value}: {}", r.body);
         assert_ne!(traceparent(&r).0, TRACE, "{value} was continued");
-        assert_eq!(r.upstream_header("tracestate"), None, "{value}: tracestate kept");
+        assert_eq!(
+            r.upstream_header("tracestate"),
+            None,
+            "{value}: tracestate kept"
+        );
     }
-    assert_eq!(metric(&gw, "wasmgate_tracing_incoming_invalid"), invalid.len() as f64);
-    assert_eq!(metric(&gw, "wasmgate_tracing_traces_started"), invalid.len() as f64);
+    assert_eq!(
+        metric(&gw, "wasmgate_tracing_incoming_invalid"),
+        invalid.len() as f64
+    );
+    assert_eq!(
+        metric(&gw, "wasmgate_tracing_traces_started"),
+        invalid.len() as f64
+    );
 }
 
 #[test]
@@ -121,9 +157,17 @@ fn tracing_turns_b3_into_w3c_and_removes_the_b3_headers() {
         ],
     );
     let (trace, _, flags) = traceparent(&r);
-    assert_eq!(trace, "000000000000000064fe8b2a57d3eff7", "64-bit ids are left-padded");
+    assert_eq!(
+        trace, "000000000000000064fe8b2a57d3eff7",
+        "64-bit ids are left-padded"
+    );
     assert_eq!(flags, "01");
-    for name in ["x-b3-traceid", "x-b3-spanid", "x-b3-parentspanid", "x-b3-sampled"] {
+    for name in [
+        "x-b3-traceid",
+        "x-b3-spanid",
+        "x-b3-parentspanid",
+        "x-b3-sampled",
+    ] {
         assert_eq!(r.upstream_header(name), None, "{name} left upstream");
     }
     assert_eq!(metric(&gw, "wasmgate_tracing_traces_continued"), 2.0);
@@ -134,15 +178,31 @@ fn tracing_injects_every_configured_format_from_one_context() {
     let gw = Gateway::builder("tracing.yaml")
         .plugin_config("tracing", json!({"inject": ["w3c", "b3", "b3multi"]}))
         .start();
-    let r = gw.get("/", &[("traceparent", &format!("00-{TRACE}-{SPAN}-01")), ("X-B3-Flags", "1")]);
+    let r = gw.get(
+        "/",
+        &[
+            ("traceparent", &format!("00-{TRACE}-{SPAN}-01")),
+            ("X-B3-Flags", "1"),
+        ],
+    );
     let (trace, span, _) = traceparent(&r);
     assert_eq!(trace, TRACE);
-    assert_eq!(r.upstream_header("b3"), Some(format!("{TRACE}-{span}-1-{SPAN}")));
+    assert_eq!(
+        r.upstream_header("b3"),
+        Some(format!("{TRACE}-{span}-1-{SPAN}"))
+    );
     assert_eq!(r.upstream_header("x-b3-traceid").as_deref(), Some(TRACE));
     assert_eq!(r.upstream_header("x-b3-spanid"), Some(span));
-    assert_eq!(r.upstream_header("x-b3-parentspanid").as_deref(), Some(SPAN));
+    assert_eq!(
+        r.upstream_header("x-b3-parentspanid").as_deref(),
+        Some(SPAN)
+    );
     assert_eq!(r.upstream_header("x-b3-sampled").as_deref(), Some("1"));
-    assert_eq!(r.upstream_header("x-b3-flags"), None, "stale incoming flags removed");
+    assert_eq!(
+        r.upstream_header("x-b3-flags"),
+        None,
+        "stale incoming flags removed"
+    );
 }
 
 #[test]
@@ -168,12 +228,19 @@ fn tracing_at_an_untrusted_edge_starts_new_traces_and_keeps_the_client_id_aside(
     assert_eq!(flags, "00", "the client cannot force sampling");
     assert_eq!(r.upstream_header("tracestate"), None);
     assert_eq!(r.upstream_header("b3"), None);
-    assert_eq!(r.upstream_header("x-client-trace-id").as_deref(), Some(TRACE));
+    assert_eq!(
+        r.upstream_header("x-client-trace-id").as_deref(),
+        Some(TRACE)
+    );
     let request_id = r.upstream_header("x-request-id").unwrap();
     assert!(is_uuid_v4(&request_id), "{request_id}");
 
     let r = gw.get("/", &[("x-client-trace-id", "forged")]);
-    assert_eq!(r.upstream_header("x-client-trace-id"), None, "a forged header is removed");
+    assert_eq!(
+        r.upstream_header("x-client-trace-id"),
+        None,
+        "a forged header is removed"
+    );
     assert_eq!(metric(&gw, "wasmgate_tracing_traces_started"), 2.0);
     assert_eq!(metric(&gw, "wasmgate_tracing_traces_continued"), 0.0);
 }
@@ -196,7 +263,10 @@ fn tracing_ids_differ_across_many_requests_on_both_workers() {
                 })
             })
             .collect();
-        workers.into_iter().flat_map(|w| w.join().unwrap()).collect()
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
     });
     let traces: HashSet<_> = ids.iter().map(|(t, _, _)| t).collect();
     let spans: HashSet<_> = ids.iter().map(|(_, s, _)| s).collect();
@@ -210,7 +280,10 @@ fn tracing_ids_differ_across_many_requests_on_both_workers() {
         stats
             .lines()
             .filter(|l| l.starts_with("listener.") && !l.starts_with("listener.admin."))
-            .filter_map(|l| l.split_once(&suffix).and_then(|(_, v)| v.parse::<u64>().ok()))
+            .filter_map(|l| {
+                l.split_once(&suffix)
+                    .and_then(|(_, v)| v.parse::<u64>().ok())
+            })
             .sum()
     };
     assert!(
@@ -230,12 +303,21 @@ fn tracing_keeps_a_valid_request_id_and_returns_ids_to_the_client() {
                                 "request_id_header": "x-request-id"}}),
         )
         .start();
-    let r = gw.get("/", &[("traceparent", &format!("00-{TRACE}-{SPAN}-01")), ("x-request-id", "req-42")]);
+    let r = gw.get(
+        "/",
+        &[
+            ("traceparent", &format!("00-{TRACE}-{SPAN}-01")),
+            ("x-request-id", "req-42"),
+        ],
+    );
     assert_eq!(r.upstream_header("x-request-id").as_deref(), Some("req-42"));
     assert_eq!(r.header("x-request-id"), Some("req-42"));
     assert_eq!(r.header("x-trace-id"), Some(TRACE));
     let (_, span, _) = traceparent(&r);
-    assert_eq!(r.header("traceresponse"), Some(format!("00-{TRACE}-{span}-01").as_str()));
+    assert_eq!(
+        r.header("traceresponse"),
+        Some(format!("00-{TRACE}-{span}-01").as_str())
+    );
 
     let r = gw.get("/", &[("x-request-id", "bad id with spaces")]);
     let replaced = r.upstream_header("x-request-id").unwrap();
@@ -246,7 +328,10 @@ fn tracing_keeps_a_valid_request_id_and_returns_ids_to_the_client() {
 #[test]
 fn tracing_trace_id_appears_in_the_envoy_access_log() {
     let gw = Gateway::builder("tracing.yaml").start();
-    let r = gw.get("/logged", &[("traceparent", &format!("00-{TRACE}-{SPAN}-01"))]);
+    let r = gw.get(
+        "/logged",
+        &[("traceparent", &format!("00-{TRACE}-{SPAN}-01"))],
+    );
     assert_eq!(r.status, 200);
     let fresh = gw.get("/fresh", &[]);
     let (fresh_trace, _, _) = traceparent(&fresh);
@@ -288,14 +373,24 @@ fn tracing_refuses_an_invalid_configuration_naming_the_field() {
 fn tracing_in_the_full_gateway_chain_traces_and_logs() {
     let gw = Gateway::builder("gateway.yaml").start();
     // Tracing runs first: whatever later filters answer, the response carries the trace.
-    let r = gw.get("/public/hello", &[("b3", &format!("{B3_TRACE}-{B3_SPAN}-1"))]);
+    let r = gw.get(
+        "/public/hello",
+        &[("b3", &format!("{B3_TRACE}-{B3_SPAN}-1"))],
+    );
     let traceresponse = r.header("traceresponse").unwrap_or_default();
-    assert!(traceresponse.starts_with(&format!("00-{B3_TRACE}-")), "{:?}", r.headers);
+    assert!(
+        traceresponse.starts_with(&format!("00-{B3_TRACE}-")),
+        "{:?}",
+        r.headers
+    );
     if r.status == 200 {
         assert_eq!(traceparent(&r).0, B3_TRACE);
         assert_eq!(r.upstream_header("b3"), None);
     }
     let line = format!("trace_id={B3_TRACE}");
-    assert!(gw.wait_for_log(&line, std::time::Duration::from_secs(10)), "{}", gw.log());
+    assert!(
+        gw.wait_for_log(&line, std::time::Duration::from_secs(10)),
+        "{}",
+        gw.log()
+    );
 }
-
