@@ -2,6 +2,7 @@
 //! docs/ratelimit.md with its default), then a checked compile step into [`RatelimitConfig`].
 
 use crate::bucket::Limit;
+use crate::global_config::{GlobalConfig, Mode, RawGlobal};
 use crate::keys::{KeyPart, RawKeyPart};
 use crate::siphash::sip13;
 use serde::Deserialize;
@@ -26,6 +27,8 @@ pub struct RawRatelimitConfig {
     /// entry from the right.
     pub xff_trusted_hops: u32,
     pub rate_limit_headers: RawHeaders,
+    /// The rate-limit service for rules with `mode: global | both`; absent = none.
+    pub global: Option<RawGlobal>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -51,6 +54,8 @@ pub struct RawRule {
     pub on_missing_key: MissingKey,
     #[serde(default)]
     pub shadow: bool,
+    #[serde(default)]
+    pub mode: Mode,
 }
 
 fn default_period_ms() -> u64 {
@@ -113,6 +118,7 @@ pub struct Rule {
     pub budget: u32,
     pub on_missing_key: MissingKey,
     pub shadow: bool,
+    pub mode: Mode,
     /// Shared-data key prefix: changes whenever the bucket's definition changes, so state
     /// written under an older configuration is never read as this rule's.
     pub namespace: String,
@@ -147,6 +153,7 @@ pub struct RatelimitConfig {
     pub rules: Vec<Rule>,
     pub xff_trusted_hops: u32,
     pub headers: Headers,
+    pub global: Option<GlobalConfig>,
 }
 
 impl RawRatelimitConfig {
@@ -163,6 +170,10 @@ impl RawRatelimitConfig {
                 format!("must be at most {MAX_TRUSTED_HOPS}"),
             ));
         }
+        let global = match self.global {
+            Some(raw) => Some(raw.compile().map_err(|e| e.within("global"))?),
+            None => None,
+        };
         let mut rules: Vec<Rule> = Vec::with_capacity(self.rules.len());
         let mut total_slots = 0u64;
         for (i, raw) in self.rules.into_iter().enumerate() {
@@ -172,6 +183,12 @@ impl RawRatelimitConfig {
                 return Err(ConfigError::new(
                     format!("{at}.name"),
                     "duplicate rule name",
+                ));
+            }
+            if rule.mode.is_global() && global.is_none() {
+                return Err(ConfigError::new(
+                    format!("{at}.mode"),
+                    "global and both need the top-level `global` section (the rate-limit service)",
                 ));
             }
             total_slots += u64::from(rule.slot_count());
@@ -190,6 +207,7 @@ impl RawRatelimitConfig {
                 style: self.rate_limit_headers.style,
                 on_allowed: self.rate_limit_headers.on_allowed,
             },
+            global,
         })
     }
 }
@@ -274,6 +292,7 @@ impl RawRule {
             budget,
             on_missing_key: self.on_missing_key,
             shadow: self.shadow,
+            mode: self.mode,
             namespace,
         })
     }

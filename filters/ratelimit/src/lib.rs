@@ -1,18 +1,23 @@
 //! wasmgate ratelimit filter: proxy-wasm wiring only; the logic lives in plain modules.
 //! `on_configure` compiles the rules and creates their buckets in shared data; each request is
-//! one [`Limiter::decide`].
+//! one [`Plugin::on_request`], and, for global rules, one [`Plugin::on_response`].
 
 pub mod bucket;
 pub mod config;
+pub mod global;
+pub mod global_config;
 pub mod headers;
 pub mod keys;
 pub mod limiter;
 pub mod metrics;
+pub mod plugin;
+pub mod rls;
 mod siphash;
 pub mod table;
 
 use config::RawRatelimitConfig;
-use limiter::{Limiter, Verdict};
+use global::Allowed;
+use plugin::{Pending, Plugin, Step};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
 use std::rc::Rc;
@@ -26,7 +31,7 @@ proxy_wasm::main! {{
 
 #[derive(Default)]
 struct RatelimitRoot {
-    limiter: Option<Rc<Limiter>>,
+    plugin: Option<Rc<Plugin>>,
 }
 
 impl Context for RatelimitRoot {}
@@ -41,15 +46,16 @@ impl RootContext for RatelimitRoot {
         ) else {
             return false;
         };
-        self.limiter = Some(Rc::new(Limiter::configure(&ProxyWasmHost, config)));
+        self.plugin = Some(Rc::new(Plugin::configure(&ProxyWasmHost, config)));
         true
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        let limiter = self.limiter.clone()?;
+        let plugin = self.plugin.clone()?;
         Some(Box::new(RatelimitStream {
-            limiter,
-            response_fields: Vec::new(),
+            plugin,
+            pending: None,
+            allowed: Allowed::default(),
         }))
     }
 
@@ -59,30 +65,66 @@ impl RootContext for RatelimitRoot {
 }
 
 struct RatelimitStream {
-    limiter: Rc<Limiter>,
-    /// Rate-limit fields for an admitted request's response (`on_allowed`).
-    response_fields: Vec<(&'static str, String)>,
+    plugin: Rc<Plugin>,
+    /// The rate-limit service call this paused request waits for.
+    pending: Option<Pending>,
+    /// Response fields for an admitted request (`on_allowed`, the service's headers).
+    allowed: Allowed,
 }
 
-impl Context for RatelimitStream {}
+impl RatelimitStream {
+    /// Acts on a step; `true` if the request goes on now.
+    fn apply(&mut self, step: Step) -> bool {
+        match step {
+            Step::Continue(allowed) => {
+                for (name, value) in &allowed.request_headers {
+                    ProxyWasmHost.set_request_header(name, Some(value));
+                }
+                self.allowed = allowed;
+                true
+            }
+            Step::Reply(reply) => {
+                ProxyWasmHost.send_local_reply(&reply);
+                false
+            }
+            Step::Wait(pending) => {
+                self.pending = Some(pending);
+                false
+            }
+        }
+    }
+}
+
+impl Context for RatelimitStream {
+    fn on_grpc_call_response(&mut self, token_id: u32, status_code: u32, response_size: usize) {
+        let Some(pending) = self.pending.take_if(|p| p.token == token_id) else {
+            return;
+        };
+        let step = self
+            .plugin
+            .on_response(&ProxyWasmHost, pending, status_code, response_size);
+        if self.apply(step) {
+            self.resume_http_request();
+        }
+    }
+}
 
 impl HttpContext for RatelimitStream {
     fn on_http_request_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
-        match self.limiter.decide(&ProxyWasmHost) {
-            Verdict::Allow(fields) => {
-                self.response_fields = fields;
-                Action::Continue
-            }
-            Verdict::Limit(reply) => {
-                ProxyWasmHost.send_local_reply(&reply);
-                Action::Pause
-            }
+        let step = self.plugin.on_request(&ProxyWasmHost);
+        if self.apply(step) {
+            Action::Continue
+        } else {
+            Action::Pause
         }
     }
 
     fn on_http_response_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
-        for (name, value) in self.response_fields.drain(..) {
+        for (name, value) in self.allowed.fields.drain(..) {
             ProxyWasmHost.set_response_header(name, Some(&value));
+        }
+        for (name, value) in self.allowed.response_headers.drain(..) {
+            ProxyWasmHost.set_response_header(&name, Some(&value));
         }
         Action::Continue
     }

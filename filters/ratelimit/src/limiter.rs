@@ -73,8 +73,18 @@ impl Limiter {
         }
     }
 
+    /// Decides the rules the local bucket decides on every request (`mode: local | both`).
     pub fn decide(&self, host: &(impl Host + ?Sized)) -> Verdict {
-        let charges = self.charges(host);
+        self.decide_where(host, |rule| rule.mode.is_local())
+    }
+
+    /// Decides only the rules `select` picks, against their local buckets.
+    pub fn decide_where(
+        &self,
+        host: &(impl Host + ?Sized),
+        select: impl Fn(&Rule) -> bool,
+    ) -> Verdict {
+        let charges = self.charges(host, select);
         if charges.is_empty() {
             return Verdict::Allow(Vec::new());
         }
@@ -106,10 +116,14 @@ impl Limiter {
         )
     }
 
-    fn charges(&self, host: &(impl Host + ?Sized)) -> Vec<Charge<'_>> {
+    fn charges(
+        &self,
+        host: &(impl Host + ?Sized),
+        select: impl Fn(&Rule) -> bool,
+    ) -> Vec<Charge<'_>> {
         let mut charges = Vec::new();
         for (i, rule) in self.config.rules.iter().enumerate() {
-            if !rule.matcher.matches(host) {
+            if !select(rule) || !rule.matcher.matches(host) {
                 continue;
             }
             let located = if rule.key.is_empty() {

@@ -1,0 +1,375 @@
+//! Global mode: the rules with `mode: global | both` are asked of a rate-limit service over
+//! Envoy's `envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit`, so one limit holds
+//! across every Envoy. One call per request carries one descriptor per applying rule:
+//! `generic_key` = the rule's name, then one entry per key part (`remote_address`, the header's
+//! name, `path`). A missing key value is sent as an empty value under `on_missing_key:
+//! fallback` (one shared counter, as locally) and leaves the rule out under `skip`.
+//!
+//! The service's answer maps onto the local limit's 429: statuses give the quota fields
+//! (`current_limit`, `limit_remaining`, `duration_until_reset`); a service that sends no
+//! statuses (Limitador) still refuses, with `Retry-After: 1`. Its `response_headers_to_add`
+//! go on the 429 or the admitted response, `request_headers_to_add` on the upstream request.
+//! A failure (dispatch error, non-OK gRPC status, timeout, undecodable or UNKNOWN answer)
+//! applies `on_failure`.
+
+use crate::config::{MissingKey, Rule};
+use crate::global_config::{FailurePolicy, GlobalConfig, Mode};
+use crate::headers::{fields, Quota};
+use crate::keys::{client_address, KeyPart};
+use crate::limiter::{Limiter, Verdict};
+use crate::metrics::FILTER;
+use crate::rls::{
+    Descriptor, Entry, RateLimitRequest, RateLimitResponse, UInt64Value, CODE_OK, CODE_OVER_LIMIT,
+    METHOD, SERVICE,
+};
+use prost::Message;
+use wasmgate_shared::matching::path_only;
+use wasmgate_shared::metrics::Metric;
+use wasmgate_shared::{Host, LocalReply};
+
+pub const GRPC_OK: u32 = 0;
+pub const GRPC_DEADLINE_EXCEEDED: u32 = 4;
+/// The descriptor entry that names the rule (the key of Envoy's `generic_key` action).
+pub const RULE_ENTRY_KEY: &str = "generic_key";
+
+/// Every outcome of a call to the service, and what the failure policy did.
+pub struct GlobalMetrics {
+    pub ok: Metric,
+    pub over_limit: Metric,
+    pub timeout: Metric,
+    pub error: Metric,
+    pub bad_response: Metric,
+    pub dispatch_failed: Metric,
+    pub failure_allowed: Metric,
+    pub failure_denied: Metric,
+    pub failure_local: Metric,
+}
+
+impl GlobalMetrics {
+    fn define(host: &(impl Host + ?Sized)) -> Self {
+        let counter = |name: &str| Metric::counter(host, FILTER, name);
+        Self {
+            ok: counter("global_ok"),
+            over_limit: counter("global_over_limit"),
+            timeout: counter("global_timeout"),
+            error: counter("global_error"),
+            bad_response: counter("global_bad_response"),
+            dispatch_failed: counter("global_dispatch_failed"),
+            failure_allowed: counter("global_failure_allowed"),
+            failure_denied: counter("global_failure_denied"),
+            failure_local: counter("global_failure_local"),
+        }
+    }
+}
+
+pub struct Global {
+    pub config: GlobalConfig,
+    pub metrics: GlobalMetrics,
+}
+
+/// The request may go on: response fields (ours and the service's) and upstream headers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Allowed {
+    pub fields: Vec<(&'static str, String)>,
+    pub response_headers: Vec<(String, String)>,
+    pub request_headers: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Allow(Allowed),
+    Limit(LocalReply),
+}
+
+impl From<Verdict> for Decision {
+    fn from(v: Verdict) -> Self {
+        match v {
+            Verdict::Allow(fields) => Decision::Allow(Allowed {
+                fields,
+                ..Allowed::default()
+            }),
+            Verdict::Limit(reply) => Decision::Limit(reply),
+        }
+    }
+}
+
+/// Why a call gave no usable answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    Dispatch,
+    Timeout,
+    Status(u32),
+    BadResponse,
+}
+
+impl Global {
+    pub fn define(host: &(impl Host + ?Sized), config: GlobalConfig) -> Self {
+        Self {
+            config,
+            metrics: GlobalMetrics::define(host),
+        }
+    }
+
+    /// The encoded `RateLimitRequest` for the global rules that apply, with their indices
+    /// (descriptor `i` is rule `rules[i]`); `None` when no global rule applies.
+    pub fn request(
+        &self,
+        limiter: &Limiter,
+        host: &(impl Host + ?Sized),
+    ) -> Option<(Vec<u8>, Vec<usize>)> {
+        let hops = limiter.config.xff_trusted_hops;
+        let mut rules = Vec::new();
+        let mut descriptors = Vec::new();
+        let mut hits = 0;
+        for (i, rule) in limiter.config.rules.iter().enumerate() {
+            if !rule.mode.is_global() || !rule.matcher.matches(host) {
+                continue;
+            }
+            let Some(mut d) = descriptor(rule, host, hops) else {
+                continue;
+            };
+            if descriptors.is_empty() {
+                hits = rule.cost;
+            } else if rule.cost != hits {
+                d.hits_addend = Some(UInt64Value { value: rule.cost });
+            }
+            descriptors.push(d);
+            rules.push(i);
+        }
+        if descriptors.is_empty() {
+            return None;
+        }
+        let message = RateLimitRequest {
+            domain: self.config.domain.clone(),
+            descriptors,
+            hits_addend: u32::try_from(hits).unwrap_or(u32::MAX),
+        };
+        Some((message.encode_to_vec(), rules))
+    }
+
+    /// Sends the call; `Err` is a dispatch failure, already counted.
+    pub fn dispatch(&self, host: &(impl Host + ?Sized), message: &[u8]) -> Result<u32, Failure> {
+        let c = &self.config;
+        host.dispatch_grpc_call(&c.cluster, SERVICE, METHOD, message, c.timeout)
+            .map_err(|e| {
+                log::warn!("wasmgate ratelimit: {}", e.0);
+                self.metrics.dispatch_failed.inc(host);
+                Failure::Dispatch
+            })
+    }
+
+    /// Decides from the service's answer: gRPC `status` and, for OK, the response `message`.
+    pub fn decide(
+        &self,
+        limiter: &Limiter,
+        host: &(impl Host + ?Sized),
+        rules: &[usize],
+        status: u32,
+        message: Option<&[u8]>,
+    ) -> Decision {
+        let response = match (status, message) {
+            (GRPC_OK, Some(bytes)) => RateLimitResponse::decode(bytes).ok(),
+            (GRPC_OK, None) => RateLimitResponse::decode(&[][..]).ok(),
+            (GRPC_DEADLINE_EXCEEDED, _) => return self.fail(limiter, host, Failure::Timeout),
+            (other, _) => return self.fail(limiter, host, Failure::Status(other)),
+        };
+        let Some(response) = response else {
+            return self.fail(limiter, host, Failure::BadResponse);
+        };
+        match response.overall_code {
+            CODE_OK => {
+                self.metrics.ok.inc(host);
+                for &i in rules {
+                    let rule = limiter.config.rules.get(i);
+                    if let (Some(m), Some(Mode::Global)) =
+                        (limiter.metrics.rules.get(i), rule.map(|r| r.mode))
+                    {
+                        m.allowed.inc(host);
+                    }
+                }
+                Decision::Allow(allowed(limiter, rules, &response))
+            }
+            CODE_OVER_LIMIT => {
+                self.metrics.over_limit.inc(host);
+                over_limit(limiter, host, rules, &response)
+            }
+            _ => self.fail(limiter, host, Failure::BadResponse),
+        }
+    }
+
+    /// Counts the failure and applies `on_failure`.
+    pub fn fail(&self, limiter: &Limiter, host: &(impl Host + ?Sized), why: Failure) -> Decision {
+        match why {
+            Failure::Dispatch => {} // counted where it happened
+            Failure::Timeout => self.metrics.timeout.inc(host),
+            Failure::Status(_) => self.metrics.error.inc(host),
+            Failure::BadResponse => self.metrics.bad_response.inc(host),
+        }
+        match self.config.on_failure {
+            FailurePolicy::Allow => {
+                self.metrics.failure_allowed.inc(host);
+                Decision::Allow(Allowed::default())
+            }
+            FailurePolicy::Deny => {
+                self.metrics.failure_denied.inc(host);
+                Decision::Limit(
+                    LocalReply::new(
+                        503,
+                        "ratelimit_unavailable",
+                        "The rate-limit service is unavailable; retry shortly.",
+                    )
+                    .with_header("retry-after", "1"),
+                )
+            }
+            FailurePolicy::Local => {
+                self.metrics.failure_local.inc(host);
+                // `both` rules were charged locally already; only `global` ones fall back.
+                limiter
+                    .decide_where(host, |rule| rule.mode == Mode::Global)
+                    .into()
+            }
+        }
+    }
+}
+
+fn descriptor(rule: &Rule, host: &(impl Host + ?Sized), hops: u32) -> Option<Descriptor> {
+    let mut entries = Vec::with_capacity(rule.key.len() + 1);
+    entries.push(Entry {
+        key: RULE_ENTRY_KEY.to_string(),
+        value: rule.name.clone(),
+    });
+    for part in &rule.key {
+        let (key, value) = match part {
+            KeyPart::Client => ("remote_address", client_address(host, hops)),
+            KeyPart::Header(name) => (name.as_str(), host.request_header(name)),
+            KeyPart::Path => (
+                "path",
+                host.request_header(":path")
+                    .map(|p| path_only(&p).to_string()),
+            ),
+        };
+        let value = match value {
+            Some(v) => v,
+            None if rule.on_missing_key == MissingKey::Skip => return None,
+            None => String::new(),
+        };
+        entries.push(Entry {
+            key: key.to_string(),
+            value,
+        });
+    }
+    Some(Descriptor {
+        entries,
+        hits_addend: None,
+    })
+}
+
+fn pairs(headers: &[crate::rls::HeaderValue]) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter_map(|h| Some((h.key.to_ascii_lowercase(), h.text()?.to_string())))
+        .filter(|(k, _)| !k.is_empty())
+        .collect()
+}
+
+/// Rule `i`'s quota as the service reported it, when it did.
+fn quota<'a>(rule: &'a Rule, status: Option<&crate::rls::DescriptorStatus>) -> Option<Quota<'a>> {
+    let status = status?;
+    let limit = status.current_limit.as_ref()?;
+    let reset_s = status.duration_until_reset.map_or(0, |d| d.ceil_seconds());
+    Some(Quota {
+        name: &rule.name,
+        capacity: u64::from(limit.requests_per_unit),
+        window_s: limit.unit_seconds()?,
+        remaining: u64::from(status.limit_remaining),
+        reset_s,
+    })
+}
+
+fn allowed(limiter: &Limiter, rules: &[usize], response: &RateLimitResponse) -> Allowed {
+    let headers = limiter.config.headers;
+    let mut fields_out = Vec::new();
+    if headers.on_allowed {
+        let quotas: Vec<Quota<'_>> = rules
+            .iter()
+            .enumerate()
+            .filter_map(|(d, &i)| {
+                let rule = limiter.config.rules.get(i).filter(|r| !r.shadow)?;
+                quota(rule, response.statuses.get(d))
+            })
+            .collect();
+        let headline = quotas
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, q)| q.remaining)
+            .map_or(0, |(n, _)| n);
+        fields_out = fields(headers.style, &quotas, headline);
+    }
+    Allowed {
+        fields: fields_out,
+        response_headers: pairs(&response.response_headers_to_add),
+        request_headers: pairs(&response.request_headers_to_add),
+    }
+}
+
+fn over_limit(
+    limiter: &Limiter,
+    host: &(impl Host + ?Sized),
+    rules: &[usize],
+    response: &RateLimitResponse,
+) -> Decision {
+    // Without per-descriptor statuses the refusal is every rule's.
+    let refused = |d: usize| {
+        response
+            .statuses
+            .get(d)
+            .is_none_or(|s| s.code == CODE_OVER_LIMIT)
+    };
+    let mut enforced = false;
+    let mut retry_after_s = 1;
+    let mut quotas = Vec::new();
+    let mut headline = (0, 0);
+    for (d, &i) in rules.iter().enumerate() {
+        let (Some(rule), Some(m)) = (limiter.config.rules.get(i), limiter.metrics.rules.get(i))
+        else {
+            continue;
+        };
+        let status = response.statuses.get(d);
+        if !refused(d) {
+            continue;
+        }
+        if rule.shadow {
+            m.shadow_limited.inc(host);
+            continue;
+        }
+        enforced = true;
+        m.limited.inc(host);
+        if let Some(q) = quota(rule, status) {
+            retry_after_s = retry_after_s.max(q.reset_s);
+            if quotas.is_empty() || q.reset_s > headline.1 {
+                headline = (quotas.len(), q.reset_s);
+            }
+            quotas.push(q);
+        }
+    }
+    if !enforced {
+        return Decision::Allow(allowed(limiter, rules, response));
+    }
+    let mut reply = LocalReply::new(
+        429,
+        "rate_limited",
+        "Too many requests; retry after the time in Retry-After.",
+    )
+    .with_header("retry-after", retry_after_s.to_string());
+    for (name, value) in fields(limiter.config.headers.style, &quotas, headline.0) {
+        reply = reply.with_header(name, value);
+    }
+    for (name, value) in pairs(&response.response_headers_to_add) {
+        reply = reply.with_header(name, value);
+    }
+    Decision::Limit(reply)
+}
+
+#[cfg(test)]
+#[path = "global_tests.rs"]
+mod tests;
