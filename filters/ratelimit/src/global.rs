@@ -364,7 +364,9 @@ fn over_limit(
     for (name, value) in fields(limiter.config.headers.style, &quotas, headline.0) {
         reply = reply.with_header(name, value);
     }
+    // The service's fields replace ours of the same name.
     for (name, value) in pairs(&response.response_headers_to_add) {
+        reply.headers.retain(|(n, _)| *n != name);
         reply = reply.with_header(name, value);
     }
     Decision::Limit(reply)

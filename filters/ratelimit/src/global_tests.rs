@@ -267,12 +267,18 @@ fn over_limit_is_the_local_429_with_the_services_quota() {
     let pending = wait(p.on_request(&host));
     let mut response = code(CODE_OVER_LIMIT);
     response.statuses = vec![status(CODE_OVER_LIMIT, 100, 0, (17, 200))];
-    response.response_headers_to_add = vec![header("x-engine", "rls")];
+    response.response_headers_to_add = vec![
+        header("x-engine", "rls"),
+        header("X-RateLimit-Limit", "100, 100;w=60"),
+    ];
     let step = answer(&p, &host, pending, &response);
     let r = reply(&step);
     assert_eq!((r.status, r.error.as_str()), (429, "rate_limited"));
     assert_eq!(reply_header(r, "retry-after"), Some("18"));
-    assert_eq!(reply_header(r, "x-ratelimit-limit"), Some("100"));
+    // The service's own field replaces the one built from its status.
+    assert_eq!(reply_header(r, "x-ratelimit-limit"), Some("100, 100;w=60"));
+    let limits = r.headers.iter().filter(|(k, _)| k == "x-ratelimit-limit");
+    assert_eq!(limits.count(), 1);
     assert_eq!(reply_header(r, "x-ratelimit-remaining"), Some("0"));
     assert_eq!(reply_header(r, "x-ratelimit-reset"), Some("18"));
     assert_eq!(
