@@ -57,6 +57,10 @@ test: tools lint build unit integration test-istio ## everything CI runs
 run: build ## start the local gateway (Envoy + demo upstream); Ctrl-C stops it
 	$(CARGO) run -q -p wasmgate-tests --bin gateway
 
+bench: build ## every filter vs native Envoy and no filter, same run (~10 min); writes docs/benchmarks.md
+	$(CARGO) build --release --target $(TARGET) -p wasmgate-bench-floor
+	$(VENV)/bin/python bench/bench.py
+
 clean: ## remove build output and the venv
 	rm -rf target $(DIST) $(VENV) .work
 

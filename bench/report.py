@@ -1,0 +1,213 @@
+"""Turns bench results into medians and ratios, a console table, docs/benchmarks.md (only the
+part between its result markers; the analysis around it is written by hand) and an SVG plot."""
+
+import statistics
+from html import escape
+from pathlib import Path
+
+BEGIN = "<!-- bench:results:begin — written by `make bench`; edit outside the markers -->"
+END = "<!-- bench:results:end -->"
+
+# The native reference and the no-filter limit of each scenario (same route kind).
+NATIVE = {
+    "authn_repeat": "jwt_repeat",
+    "authn_fresh": "jwt_fresh",
+    "authn_es256_fresh": "jwt_es256_fresh",
+    "authn_eddsa_fresh": "jwt_eddsa_fresh",
+    "ratelimit_admit": "local_admit",
+    "ratelimit_refuse": "local_refuse",
+    "chain": "native_chain",
+    "chain_proxy": "native_chain_proxy",
+}
+PROXIED = {"limit_proxy", "tracing_proxy", "chain_proxy", "native_chain_proxy"}
+
+
+def ratio_runs(by_name: dict, subject: str, reference: str) -> list[float]:
+    """Per-round ratios of requests/s: each pair ran in the same round, minutes apart at most."""
+    a, b = by_name[subject]["runs"], by_name[reference]["runs"]
+    return [x["rps"] / y["rps"] for x, y in zip(a, b) if y["rps"] > 0]
+
+
+def summarize(results: dict) -> dict:
+    by_name = {s["name"]: s for s in results["scenarios"]}
+    rows = []
+    for s in results["scenarios"]:
+        runs = s["runs"]
+        med = lambda key: statistics.median(r[key] for r in runs)  # noqa: E731
+        limit = "limit_proxy" if s["name"] in PROXIED else "limit"
+        native = NATIVE.get(s["name"])
+        rows.append({
+            "name": s["name"],
+            "label": s["label"],
+            "rps": med("rps"),
+            "rps_spread": (min(r["rps"] for r in runs), max(r["rps"] for r in runs)),
+            "p50_us": med("p50_us"),
+            "p99_us": med("p99_us"),
+            "cpu_us": med("cpu_us_per_request"),
+            "cpu_share": med("cpu_share"),
+            "non2xx": med("non2xx_share"),
+            "socket_errors": sum(r["connect_errors"] + r["read_errors"] + r["write_errors"] + r["timeouts"] for r in runs),
+            "to_native": statistics.median(ratio_runs(by_name, s["name"], native)) if native in by_name else None,
+            "to_limit": statistics.median(ratio_runs(by_name, s["name"], limit))
+            if limit in by_name and limit != s["name"] else None,
+        })
+    comparisons = []
+    for c in results["comparisons"]:
+        ratios = ratio_runs(by_name, c["subject"], c["reference"])
+        median = statistics.median(ratios)
+        comparisons.append({**c, "ratio": median, "low": min(ratios), "high": max(ratios),
+                            "met": None if c["target"] is None else median >= c["target"]})
+    return {"rows": rows, "comparisons": comparisons}
+
+
+def console_table(summary: dict) -> str:
+    lines = [f"{'scenario':22} {'req/s':>9} {'p50 us':>8} {'p99 us':>8} {'CPU us/req':>10} {'native':>7} {'limit':>7}"]
+    for r in summary["rows"]:
+        lines.append(f"{r['name']:22} {r['rps']:9.0f} {r['p50_us']:8.0f} {r['p99_us']:8.0f} {r['cpu_us']:10.1f} "
+                     f"{fmt_ratio(r['to_native']):>7} {fmt_ratio(r['to_limit']):>7}")
+    lines.append("")
+    for c in summary["comparisons"]:
+        verdict = "" if c["met"] is None else ("  target %.2fx %s" % (c["target"], "met" if c["met"] else "MISSED"))
+        lines.append(f"{c['what']:55} {c['ratio']:5.2f}x{verdict}")
+    return "\n".join(lines)
+
+
+def fmt_ratio(value) -> str:
+    return "—" if value is None else f"{value:.2f}×"
+
+
+def mib(n: int) -> str:
+    return f"{n / 1024 / 1024:.1f}"
+
+
+def results_markdown(results: dict, summary: dict, plot_name: str) -> str:
+    m, st = results["machine"], results["settings"]
+    out = [
+        BEGIN,
+        "",
+        f"**Latest run:** {m['date']} · commit `{m['commit']}` · Envoy {m['envoy']} (`--concurrency 1`, V8) · "
+        f"{m['wrk']} · {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Linux {m['kernel']} · "
+        f"load average {m['load_before'][0]:.2f} before, {m['load_after'][0]:.2f} after · "
+        f"{st['rounds']} rounds × {st['seconds']:g} s per scenario, {st['connections']} connections · "
+        f"whole run {m['minutes']:.1f} min.",
+        "",
+        f"![Ratios, same run]({plot_name})",
+        "",
+        "### Ratios against the targets",
+        "",
+        "Median of the per-round ratios of requests/s (both sides ran in the same round); min–max over rounds.",
+        "",
+        "| comparison | ratio | rounds min–max | target | |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for c in summary["comparisons"]:
+        target = "" if c["target"] is None else f"≥ {c['target']:.2f}×"
+        verdict = "" if c["met"] is None else ("met" if c["met"] else f"**missed by {(c['target'] - c['ratio']) / c['target']:.0%}**")
+        out.append(f"| {c['what']} | **{c['ratio']:.2f}×** | {c['low']:.2f}–{c['high']:.2f} | {target} | {verdict} |")
+    out += [
+        "",
+        "### Every scenario",
+        "",
+        "Medians over rounds. *Envoy CPU* is the CPU time of the Envoy under test (all its threads) per "
+        "request; *core busy* is that Envoy's share of its core — near 100 % means Envoy, not wrk, set the pace. "
+        "*non-2xx* counts refusals (429, expected only in the mostly-refuse rows).",
+        "",
+        "| scenario | req/s | p50 ms | p99 ms | Envoy CPU µs/req | core busy | non-2xx | to native | to limit |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in summary["rows"]:
+        out.append(
+            f"| {r['label']} (`{r['name']}`) | {r['rps']:,.0f} | {r['p50_us'] / 1000:.2f} | {r['p99_us'] / 1000:.2f} | "
+            f"{r['cpu_us']:.1f} | {r['cpu_share']:.0%} | {r['non2xx']:.1%} | {fmt_ratio(r['to_native'])} | {fmt_ratio(r['to_limit'])} |")
+    errors = [r for r in summary["rows"] if r["socket_errors"]]
+    if errors:
+        out += ["", "Socket errors or timeouts (over all rounds): "
+                + ", ".join(f"`{r['name']}` {r['socket_errors']}" for r in errors) + "."]
+    out += [
+        "",
+        "### Memory and module sizes",
+        "",
+        "Envoy memory right after start, before any request (admin `/memory`: bytes allocated by tcmalloc "
+        "and its heap; RSS from `/proc`). The Wasm rows hold their modules loaded and configured.",
+        "",
+        "| Envoy | allocated MiB | heap MiB | RSS MiB |",
+        "|---|---:|---:|---:|",
+    ]
+    labels = {s["name"]: s["label"] for s in results["scenarios"]}
+    for name in ("limit", "floor", "tracing", "authn_repeat", "ratelimit_admit", "chain", "jwt_repeat", "native_chain"):
+        if name in results["memory"]:
+            mem = results["memory"][name]
+            out.append(f"| {labels[name]} (`{name}`) | {mib(mem['allocated'])} | {mib(mem['heap'])} | {mib(mem['rss'])} |")
+    out += ["", "| module | bytes |", "|---|---:|"]
+    for name, size in results["module_sizes"].items():
+        out.append(f"| {name} | {size:,} |")
+    if results.get("cache"):
+        out += ["", "authn verified-token cache counters at the end of the run (the fresh-token pool is larger "
+                "than the cache and taken in turn, so fresh-token runs must show no hits): "
+                + "; ".join(f"`{n}` {c.get('hits', 0):,} hits / {c.get('misses', 0):,} misses"
+                            for n, c in results["cache"].items()) + "."]
+    out += ["", "<details><summary>Requests/s of every round</summary>", "",
+            "| scenario | " + " | ".join(f"round {i + 1}" for i in range(st["rounds"])) + " |",
+            "|---|" + "---:|" * st["rounds"]]
+    for s in results["scenarios"]:
+        out.append(f"| `{s['name']}` | " + " | ".join(f"{r['rps']:,.0f}" for r in s["runs"]) + " |")
+    out += ["", "</details>", "", END]
+    return "\n".join(out)
+
+
+SKELETON = """# Benchmarks
+
+{results}
+
+## Where the time goes
+
+(Written by hand after a run.)
+
+## Next steps
+"""
+
+
+def write_docs(results: dict, summary: dict, doc: Path, plot: Path) -> None:
+    block = results_markdown(results, summary, plot.name)
+    text = doc.read_text() if doc.exists() else ""
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        tail = rest.split(END, 1)[1]
+        text = head + block + tail
+    else:
+        text = SKELETON.format(results=block)
+    doc.write_text(text)
+    plot.write_text(svg(summary["comparisons"], results["machine"]))
+
+
+def svg(comparisons: list, machine: dict) -> str:
+    """A horizontal bar per comparison; the target, where there is one, as a tick."""
+    row, left, width, top = 26, 330, 420, 48
+    scale_max = max(2.0, max(c["high"] for c in comparisons) * 1.05)
+    height = top + row * len(comparisons) + 40
+    x = lambda v: left + width * v / scale_max  # noqa: E731
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 90}" height="{height}" '
+        f'font-family="sans-serif" font-size="12">',
+        '<rect width="100%" height="100%" fill="white"/>',
+        f'<text x="10" y="20" font-size="14" font-weight="bold">wasmgate: requests/s ratios, same run '
+        f'(Envoy {escape(machine["envoy"])}, one worker)</text>',
+        f'<text x="10" y="36" fill="#555">bar: median of per-round ratios, whisker: min–max; '
+        f'black tick: target. {escape(machine["date"])}</text>',
+    ]
+    for v in [i * 0.5 for i in range(int(scale_max / 0.5) + 1)]:
+        parts.append(f'<line x1="{x(v):.1f}" y1="{top - 4}" x2="{x(v):.1f}" y2="{height - 30}" '
+                     f'stroke="{"#999" if v == 1 else "#e4e4e4"}"/>')
+        parts.append(f'<text x="{x(v):.1f}" y="{height - 16}" text-anchor="middle" fill="#555">{v:g}×</text>')
+    for i, c in enumerate(comparisons):
+        y = top + i * row
+        color = "#8a8a8a" if c["met"] is None else ("#2e8b57" if c["met"] else "#c0392b")
+        parts.append(f'<text x="{left - 8}" y="{y + 15}" text-anchor="end">{escape(c["what"])}</text>')
+        parts.append(f'<rect x="{left}" y="{y + 4}" width="{x(c["ratio"]) - left:.1f}" height="14" fill="{color}"/>')
+        parts.append(f'<line x1="{x(c["low"]):.1f}" y1="{y + 11}" x2="{x(c["high"]):.1f}" y2="{y + 11}" stroke="#222"/>')
+        parts.append(f'<text x="{x(max(c["ratio"], c["high"])) + 6:.1f}" y="{y + 15}">{c["ratio"]:.2f}×</text>')
+        if c["target"] is not None:
+            parts.append(f'<line x1="{x(c["target"]):.1f}" y1="{y + 1}" x2="{x(c["target"]):.1f}" y2="{y + 21}" '
+                         f'stroke="black" stroke-width="2.5"/>')
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"

@@ -1,0 +1,83 @@
+"""Signing keys and JWTs for the benchmark: one key per algorithm, its JWKS (given inline to
+both the Wasm filter and native jwt_authn), one repeated token and a pool of distinct tokens.
+
+Keys are made fresh on every run; nothing here is a secret worth keeping."""
+
+import base64
+import json
+import time
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+ISSUER = "https://bench.wasmgate.local"
+AUDIENCE = "wasmgate-bench"
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def uint(n: int, size: int | None = None) -> str:
+    size = size or (n.bit_length() + 7) // 8
+    return b64url(n.to_bytes(size, "big"))
+
+
+class Signer:
+    """One key of one JWS algorithm: signs tokens and describes itself as a JWK."""
+
+    def __init__(self, alg: str):
+        self.alg = alg
+        self.issuer = ISSUER
+        self.audience = AUDIENCE
+        self.kid = f"bench-{alg.lower()}"
+        if alg == "RS256":
+            self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            pub = self.key.public_key().public_numbers()
+            self.jwk = {"kty": "RSA", "n": uint(pub.n), "e": uint(pub.e)}
+        elif alg == "ES256":
+            self.key = ec.generate_private_key(ec.SECP256R1())
+            pub = self.key.public_key().public_numbers()
+            self.jwk = {"kty": "EC", "crv": "P-256", "x": uint(pub.x, 32), "y": uint(pub.y, 32)}
+        elif alg == "EdDSA":
+            self.key = ed25519.Ed25519PrivateKey.generate()
+            raw = self.key.public_key().public_bytes_raw()
+            self.jwk = {"kty": "OKP", "crv": "Ed25519", "x": b64url(raw)}
+        else:
+            raise ValueError(alg)
+        self.jwk.update({"kid": self.kid, "alg": alg, "use": "sig"})
+
+    def jwks(self) -> str:
+        return json.dumps({"keys": [self.jwk]})
+
+    def sign(self, data: bytes) -> bytes:
+        if self.alg == "RS256":
+            return self.key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+        if self.alg == "ES256":
+            r, s = decode_dss_signature(self.key.sign(data, ec.ECDSA(hashes.SHA256())))
+            return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+        return self.key.sign(data)
+
+    def token(self, subject: str, now: int) -> str:
+        header = {"alg": self.alg, "typ": "JWT", "kid": self.kid}
+        claims = {
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+            "sub": subject,
+            "scope": "read write",
+            "iat": now,
+            "nbf": now - 60,
+            # Valid for the whole run and then some; both verifiers check it.
+            "exp": now + 6 * 3600,
+        }
+        signing_input = (
+            b64url(json.dumps(header, separators=(",", ":")).encode())
+            + "."
+            + b64url(json.dumps(claims, separators=(",", ":")).encode())
+        )
+        return signing_input + "." + b64url(self.sign(signing_input.encode()))
+
+    def pool(self, count: int) -> list[str]:
+        now = int(time.time())
+        return [self.token(f"user-{i:06d}", now) for i in range(count)]
