@@ -158,7 +158,10 @@ pub struct RawCache {
 
 impl Default for RawCache {
     fn default() -> Self {
-        Self { max_entries: 4096, max_ttl_seconds: 600 }
+        Self {
+            max_entries: 4096,
+            max_ttl_seconds: 600,
+        }
     }
 }
 
@@ -286,7 +289,9 @@ fn err(field: impl Into<String>, reason: impl Into<String>) -> ConfigError {
 }
 
 fn is_name(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 fn check_header_name(field: &str, name: &str) -> Result<String, ConfigError> {
@@ -301,12 +306,19 @@ fn check_header_name(field: &str, name: &str) -> Result<String, ConfigError> {
     }
 }
 
-fn compile_sources(field: &str, raw: Option<Vec<RawSource>>, default: TokenSource) -> Result<Vec<TokenSource>, ConfigError> {
+fn compile_sources(
+    field: &str,
+    raw: Option<Vec<RawSource>>,
+    default: TokenSource,
+) -> Result<Vec<TokenSource>, ConfigError> {
     let Some(list) = raw else {
         return Ok(vec![default]);
     };
     if list.is_empty() {
-        return Err(err(field, "must list at least one place to read the credential from"));
+        return Err(err(
+            field,
+            "must list at least one place to read the credential from",
+        ));
     }
     let mut out = Vec::with_capacity(list.len());
     for (i, s) in list.into_iter().enumerate() {
@@ -316,13 +328,24 @@ fn compile_sources(field: &str, raw: Option<Vec<RawSource>>, default: TokenSourc
                 name: check_header_name(&format!("{f}.header"), &h)?,
                 prefix: s.prefix.unwrap_or_default(),
             },
-            (None, Some(q), None) if s.prefix.is_none() && is_name(&q) => TokenSource::Query { name: q },
-            (None, None, Some(c)) if s.prefix.is_none() && is_name(&c) => TokenSource::Cookie { name: c },
-            (None, Some(_), None) | (None, None, Some(_)) if s.prefix.is_some() => {
-                return Err(err(format!("{f}.prefix"), "only a header source has a prefix"))
+            (None, Some(q), None) if s.prefix.is_none() && is_name(&q) => {
+                TokenSource::Query { name: q }
             }
-            (None, Some(_), None) => return Err(err(format!("{f}.query"), "must be a parameter name")),
-            (None, None, Some(_)) => return Err(err(format!("{f}.cookie"), "must be a cookie name")),
+            (None, None, Some(c)) if s.prefix.is_none() && is_name(&c) => {
+                TokenSource::Cookie { name: c }
+            }
+            (None, Some(_), None) | (None, None, Some(_)) if s.prefix.is_some() => {
+                return Err(err(
+                    format!("{f}.prefix"),
+                    "only a header source has a prefix",
+                ))
+            }
+            (None, Some(_), None) => {
+                return Err(err(format!("{f}.query"), "must be a parameter name"))
+            }
+            (None, None, Some(_)) => {
+                return Err(err(format!("{f}.cookie"), "must be a cookie name"))
+            }
             _ => return Err(err(f, "set exactly one of header, query, cookie")),
         };
         out.push(source);
@@ -331,7 +354,10 @@ fn compile_sources(field: &str, raw: Option<Vec<RawSource>>, default: TokenSourc
 }
 
 fn bearer() -> TokenSource {
-    TokenSource::Header { name: "authorization".into(), prefix: "Bearer ".into() }
+    TokenSource::Header {
+        name: "authorization".into(),
+        prefix: "Bearer ".into(),
+    }
 }
 
 fn claim_path(s: &str) -> Vec<String> {
@@ -347,13 +373,19 @@ fn short_hash(text: &str) -> String {
 impl RawProvider {
     fn compile(self) -> Result<Provider, ConfigError> {
         if !is_name(&self.name) {
-            return Err(err("name", "must be a non-empty name of letters, digits, '_' or '-'"));
+            return Err(err(
+                "name",
+                "must be a non-empty name of letters, digits, '_' or '-'",
+            ));
         }
         if self.issuer.is_empty() {
             return Err(err("issuer", "must not be empty"));
         }
         if self.audiences.is_empty() || self.audiences.iter().any(String::is_empty) {
-            return Err(err("audiences", "must list at least one non-empty audience"));
+            return Err(err(
+                "audiences",
+                "must list at least one non-empty audience",
+            ));
         }
         let algorithms = match self.algorithms {
             None => Algorithm::ASYMMETRIC.to_vec(),
@@ -388,8 +420,9 @@ impl RawProvider {
                 Value::String(s) => s.clone().into_bytes(),
                 other => other.to_string().into_bytes(),
             };
-            let set = KeySet::from_jwks_strict(&text, &algorithms, allow_secrets)
-                .map_err(|(field, reason)| err(wasmgate_shared::config::join_path("jwks", &field), reason))?;
+            let set = KeySet::from_jwks_strict(&text, &algorithms, allow_secrets).map_err(
+                |(field, reason)| err(wasmgate_shared::config::join_path("jwks", &field), reason),
+            )?;
             if set.is_empty() {
                 return Err(err("jwks", "no key usable with the provider's algorithms"));
             }
@@ -399,7 +432,10 @@ impl RawProvider {
             let keys = KeySet::from_pem(pem.kid.clone(), &pem.pem, &algorithms)
                 .map_err(|reason| err(format!("pem[{i}].pem"), reason))?;
             if keys.is_empty() {
-                return Err(err(format!("pem[{i}].pem"), "key type fits none of the provider's algorithms"));
+                return Err(err(
+                    format!("pem[{i}].pem"),
+                    "key type fits none of the provider's algorithms",
+                ));
             }
             inline_keys.push(keys);
         }
@@ -413,7 +449,10 @@ impl RawProvider {
         let mut claim_headers = Vec::new();
         for (i, ch) in self.claim_headers.iter().enumerate() {
             if ch.claim.is_empty() || ch.claim.split('.').any(str::is_empty) {
-                return Err(err(format!("claim_headers[{i}].claim"), "must be a claim name or dotted path"));
+                return Err(err(
+                    format!("claim_headers[{i}].claim"),
+                    "must be a claim name or dotted path",
+                ));
             }
             let header = check_header_name(&format!("claim_headers[{i}].header"), &ch.header)?;
             claim_headers.push((claim_path(&ch.claim), header));
@@ -464,7 +503,10 @@ impl RawRemoteJwks {
             return Err(err("retry_initial_ms", "must be > 0"));
         }
         if self.retry_max_ms < self.retry_initial_ms {
-            return Err(err("retry_max_ms", "must not be less than retry_initial_ms"));
+            return Err(err(
+                "retry_max_ms",
+                "must not be less than retry_initial_ms",
+            ));
         }
         let authority = self.authority.unwrap_or_else(|| self.cluster.clone());
         let shared_key = format!(
@@ -489,12 +531,18 @@ impl RawRemoteJwks {
 impl RawApiKeys {
     fn compile(self) -> Result<ApiKeys, ConfigError> {
         if !is_name(&self.name) {
-            return Err(err("name", "must be a non-empty name of letters, digits, '_' or '-'"));
+            return Err(err(
+                "name",
+                "must be a non-empty name of letters, digits, '_' or '-'",
+            ));
         }
         let sources = compile_sources(
             "from",
             self.from,
-            TokenSource::Header { name: "x-api-key".into(), prefix: String::new() },
+            TokenSource::Header {
+                name: "x-api-key".into(),
+                prefix: String::new(),
+            },
         )?;
         if self.consumers.is_empty() {
             return Err(err("consumers", "must list at least one consumer"));
@@ -502,7 +550,10 @@ impl RawApiKeys {
         let mut consumers: Vec<Consumer> = Vec::new();
         for (i, c) in self.consumers.into_iter().enumerate() {
             if c.name.is_empty() || c.name.bytes().any(|b| b.is_ascii_control()) {
-                return Err(err(format!("consumers[{i}].name"), "must be a non-empty printable name"));
+                return Err(err(
+                    format!("consumers[{i}].name"),
+                    "must be a non-empty printable name",
+                ));
             }
             let key_sha256 = parse_sha256_hex(&c.key_sha256).ok_or_else(|| {
                 err(
@@ -511,9 +562,15 @@ impl RawApiKeys {
                 )
             })?;
             if consumers.iter().any(|o| o.key_sha256 == key_sha256) {
-                return Err(err(format!("consumers[{i}].key_sha256"), "the same key is listed twice"));
+                return Err(err(
+                    format!("consumers[{i}].key_sha256"),
+                    "the same key is listed twice",
+                ));
             }
-            consumers.push(Consumer { name: c.name, key_sha256 });
+            consumers.push(Consumer {
+                name: c.name,
+                key_sha256,
+            });
         }
         Ok(ApiKeys {
             name: self.name,
@@ -545,7 +602,10 @@ impl RawRule {
                     } else if api_keys.is_some_and(|a| a.name == *n) {
                         Ok(Credential::ApiKey)
                     } else {
-                        Err(err(format!("{field}[{i}]"), format!("unknown provider `{n}`")))
+                        Err(err(
+                            format!("{field}[{i}]"),
+                            format!("unknown provider `{n}`"),
+                        ))
                     }
                 })
                 .collect()
@@ -560,30 +620,58 @@ impl RawRule {
         let mut claims = Vec::new();
         for (i, c) in self.claims.into_iter().enumerate() {
             if c.claim.is_empty() || c.claim.split('.').any(str::is_empty) {
-                return Err(err(format!("claims[{i}].claim"), "must be a claim name or dotted path"));
+                return Err(err(
+                    format!("claims[{i}].claim"),
+                    "must be a claim name or dotted path",
+                ));
             }
             let condition = match (c.equals, c.contains) {
                 (Some(v), None) => ClaimCondition::Equals(v),
                 (None, Some(s)) => ClaimCondition::Contains(s),
-                _ => return Err(err(format!("claims[{i}]"), "set exactly one of equals, contains")),
+                _ => {
+                    return Err(err(
+                        format!("claims[{i}]"),
+                        "set exactly one of equals, contains",
+                    ))
+                }
             };
-            claims.push(ClaimRequirement { path: claim_path(&c.claim), condition });
+            claims.push(ClaimRequirement {
+                path: claim_path(&c.claim),
+                condition,
+            });
         }
-        let authz = Authorization { scopes: self.scopes, roles: self.roles, claims };
+        let authz = Authorization {
+            scopes: self.scopes,
+            roles: self.roles,
+            claims,
+        };
         if requirement == Requirement::Public && !authz.is_empty() {
-            return Err(err("public", "a public rule cannot require scopes, roles or claims"));
+            return Err(err(
+                "public",
+                "a public rule cannot require scopes, roles or claims",
+            ));
         }
         if index.is_none() && self.match_ != RequestMatch::default() {
-            return Err(err("match", "the default applies to every unmatched request; remove match"));
+            return Err(err(
+                "match",
+                "the default applies to every unmatched request; remove match",
+            ));
         }
         let matcher = self.match_.compile().map_err(|e| e.within("match"))?;
         let name = match (self.name, index) {
             (Some(n), _) if is_name(&n) => n,
-            (Some(_), _) => return Err(err("name", "must be a name of letters, digits, '_' or '-'")),
+            (Some(_), _) => {
+                return Err(err("name", "must be a name of letters, digits, '_' or '-'"))
+            }
             (None, Some(i)) => format!("rule{i}"),
             (None, None) => "default".into(),
         };
-        Ok(Rule { name, matcher, requirement, authz })
+        Ok(Rule {
+            name,
+            matcher,
+            requirement,
+            authz,
+        })
     }
 }
 
@@ -599,14 +687,25 @@ fn default_requirement(providers: &[Provider], api_keys: Option<&ApiKeys>) -> Re
 impl RawAuthnConfig {
     pub fn compile(self) -> Result<AuthnConfig, ConfigError> {
         let realm = self.realm.unwrap_or_else(|| "wasmgate".into());
-        if realm.is_empty() || realm.contains(['"', '\\']) || realm.bytes().any(|b| b.is_ascii_control()) {
-            return Err(err("realm", "must be non-empty without quotes, backslashes or control characters"));
+        if realm.is_empty()
+            || realm.contains(['"', '\\'])
+            || realm.bytes().any(|b| b.is_ascii_control())
+        {
+            return Err(err(
+                "realm",
+                "must be non-empty without quotes, backslashes or control characters",
+            ));
         }
         let mut providers: Vec<Provider> = Vec::new();
         for (i, raw) in self.providers.into_iter().enumerate() {
-            let p = raw.compile().map_err(|e| e.within(&format!("providers[{i}]")))?;
+            let p = raw
+                .compile()
+                .map_err(|e| e.within(&format!("providers[{i}]")))?;
             if providers.iter().any(|o| o.name == p.name) {
-                return Err(err(format!("providers[{i}].name"), format!("duplicate provider name `{}`", p.name)));
+                return Err(err(
+                    format!("providers[{i}].name"),
+                    format!("duplicate provider name `{}`", p.name),
+                ));
             }
             providers.push(p);
         }
@@ -614,7 +713,10 @@ impl RawAuthnConfig {
             Some(raw) => {
                 let a = raw.compile().map_err(|e| e.within("api_keys"))?;
                 if providers.iter().any(|p| p.name == a.name) {
-                    return Err(err("api_keys.name", format!("`{}` is already a provider name", a.name)));
+                    return Err(err(
+                        "api_keys.name",
+                        format!("`{}` is already a provider name", a.name),
+                    ));
                 }
                 Some(a)
             }
@@ -640,7 +742,11 @@ impl RawAuthnConfig {
         }
         let mut identity_headers: Vec<String> = Vec::new();
         for p in &providers {
-            let names = p.claim_headers.iter().map(|(_, h)| h).chain(p.payload_header.as_ref());
+            let names = p
+                .claim_headers
+                .iter()
+                .map(|(_, h)| h)
+                .chain(p.payload_header.as_ref());
             for h in names {
                 if !identity_headers.contains(h) {
                     identity_headers.push(h.clone());
@@ -664,3 +770,7 @@ impl RawAuthnConfig {
         })
     }
 }
+
+#[cfg(test)]
+#[path = "config_tests.rs"]
+mod tests;

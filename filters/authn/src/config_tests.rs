@@ -1,0 +1,177 @@
+//! Every configuration rejection, with its exact message, and the documented defaults.
+
+use super::*;
+use crate::testkit::*;
+use jwt_simple::prelude::*;
+use serde_json::json;
+
+fn compile(config: Value) -> Result<AuthnConfig, ConfigError> {
+    wasmgate_shared::config::parse::<RawAuthnConfig>(Some(config.to_string().as_bytes()))
+        .and_then(RawAuthnConfig::compile)
+}
+
+fn jwks() -> Value {
+    json!({"keys": [rsa_jwk(&rsa_a(), "rsa-a")]})
+}
+
+fn provider() -> Value {
+    json!({"name": "idp", "issuer": ISSUER, "audiences": [AUDIENCE], "jwks": jwks()})
+}
+
+/// `provider()` with `patch` merged in (a `null` removes the field).
+fn with(patch: Value) -> Value {
+    let mut p = provider();
+    if let (Some(o), Value::Object(e)) = (p.as_object_mut(), patch) {
+        for (k, v) in e {
+            if v.is_null() {
+                o.remove(&k);
+            } else {
+                o.insert(k, v);
+            }
+        }
+    }
+    json!({"providers": [p]})
+}
+
+#[test]
+fn empty_configuration_means_documented_defaults() {
+    let c = compile(json!({})).unwrap();
+    assert_eq!(c.realm, "wasmgate");
+    assert_eq!((c.cache_entries, c.cache_ttl_secs), (4096, 600));
+    assert_eq!(c.default_rule.requirement, Requirement::AnyOf(vec![]));
+    assert!(c.rules.is_empty() && c.providers.is_empty() && c.api_keys.is_none());
+}
+
+#[test]
+fn provider_defaults_are_safe() {
+    let c = compile(with(json!({}))).unwrap();
+    let p = &c.providers[0];
+    assert_eq!(p.policy.skew_secs, 60);
+    assert!(p.policy.require_exp);
+    assert_eq!(p.max_token_bytes, 8192);
+    assert_eq!(p.algorithms, crate::algorithm::Algorithm::ASYMMETRIC.to_vec());
+    assert_eq!(p.sources, vec![TokenSource::Header { name: "authorization".into(), prefix: "Bearer ".into() }]);
+    assert!(!p.forward_token);
+    assert_eq!(p.roles_path, vec!["roles".to_string()]);
+    assert_eq!(c.default_rule.requirement, Requirement::AnyOf(vec![Credential::Jwt(0)]));
+    assert_eq!(c.identity_headers, Vec::<String>::new());
+}
+
+#[test]
+fn symmetric_keys_are_ignored_unless_hmac_is_listed() {
+    let keys = json!({"keys": [oct_jwk(b"secret-secret-secret-secret-1234", "hs")]});
+    let err = compile(with(json!({"jwks": keys}))).err().unwrap();
+    assert_eq!(err.to_string(), "providers[0].jwks: no key usable with the provider's algorithms");
+    assert!(compile(with(json!({"jwks": keys, "algorithms": ["HS256"]}))).is_ok());
+}
+
+#[test]
+fn remote_defaults() {
+    let c = compile(with(json!({"jwks": null, "remote_jwks": {"cluster": "jwks"}}))).unwrap();
+    let r = c.providers[0].remote.as_ref().unwrap();
+    assert_eq!((r.path.as_str(), r.authority.as_str()), ("/.well-known/jwks.json", "jwks"));
+    assert_eq!((r.refresh_ms, r.timeout_ms, r.retry_initial_ms, r.retry_max_ms), (300_000, 2000, 500, 30_000));
+    assert_eq!((r.refetch_min_ms, r.wait_ms), (30_000, 3000));
+    assert!(r.shared_key.starts_with("wasmgate.authn.v1.jwks.idp."));
+}
+
+#[test]
+fn pem_keys_of_each_type_load() {
+    let rsa = rsa_a().public_key().to_pem().unwrap();
+    let es = ES256KeyPair::generate().public_key().to_pem().unwrap();
+    let ed = Ed25519KeyPair::generate().public_key().to_pem();
+    let c = compile(with(json!({"jwks": null, "algorithms": ["RS256", "ES256", "EdDSA"],
+        "pem": [{"kid": "r", "pem": rsa}, {"pem": es}, {"pem": ed}]})))
+    .unwrap();
+    assert_eq!(c.providers[0].inline_keys.len(), 3);
+}
+
+#[test]
+fn rejections_name_the_field() {
+    let api = |consumers: Value| json!({"providers": [provider()], "api_keys": {"consumers": consumers}});
+    let rule = |r: Value| json!({"providers": [provider()], "rules": [r]});
+    let cases: Vec<(&str, Value, &str)> = vec![
+        ("unknown field", json!({"provider": []}), "provider: unknown field `provider`"),
+        ("realm", json!({"realm": "a\"b"}), "realm: must be non-empty without quotes, backslashes or control characters"),
+        ("name", with(json!({"name": "a b"})), "providers[0].name: must be a non-empty name of letters, digits, '_' or '-'"),
+        ("issuer", with(json!({"issuer": ""})), "providers[0].issuer: must not be empty"),
+        ("audiences", with(json!({"audiences": []})), "providers[0].audiences: must list at least one non-empty audience"),
+        ("algorithms empty", with(json!({"algorithms": []})), "providers[0].algorithms: must not be empty"),
+        (
+            "alg none",
+            with(json!({"algorithms": ["RS256", "none"]})),
+            "providers[0].algorithms[1]: unknown algorithm `none` (one of RS256/384/512, PS256/384/512, ES256/384, EdDSA, HS256/384/512; `none` is never accepted)",
+        ),
+        ("skew", with(json!({"clock_skew_seconds": 601})), "providers[0].clock_skew_seconds: must be at most 600"),
+        ("max token", with(json!({"max_token_bytes": 10})), "providers[0].max_token_bytes: must be between 256 and 65536"),
+        ("from empty", with(json!({"from": []})), "providers[0].from: must list at least one place to read the credential from"),
+        ("from two", with(json!({"from": [{"header": "a", "query": "b"}]})), "providers[0].from[0]: set exactly one of header, query, cookie"),
+        ("from header", with(json!({"from": [{"header": "Authorization"}]})), "providers[0].from[0].header: must be a lower-case header name"),
+        ("prefix on query", with(json!({"from": [{"query": "t", "prefix": "x"}]})), "providers[0].from[0].prefix: only a header source has a prefix"),
+        ("query name", with(json!({"from": [{"query": "a b"}]})), "providers[0].from[0].query: must be a parameter name"),
+        ("cookie name", with(json!({"from": [{"cookie": ""}]})), "providers[0].from[0].cookie: must be a cookie name"),
+        ("no keys", with(json!({"jwks": null})), "providers[0]: set jwks, pem or remote_jwks"),
+        ("jwks not jwks", with(json!({"jwks": {"nope": 1}})), "providers[0].jwks: not a JWKS document: missing field `keys`"),
+        ("jwks key", with(json!({"jwks": {"keys": [{"kty": "RSA", "n": "AQAB"}]}})), "providers[0].jwks.keys[0]: missing member `e`"),
+        ("jwks kty", with(json!({"jwks": {"keys": [{"kty": "XYZ"}]}})), "providers[0].jwks.keys[0]: unsupported key type `XYZ`"),
+        ("jwks b64", with(json!({"jwks": {"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "a+b="}]}})), "providers[0].jwks.keys[0]: member `x` is not base64url without padding"),
+        ("pem", with(json!({"jwks": null, "pem": [{"pem": "nope"}]})), "providers[0].pem[0].pem: not a PEM RSA, P-256, P-384 or Ed25519 public key"),
+        ("remote cluster", with(json!({"jwks": null, "remote_jwks": {"cluster": ""}})), "providers[0].remote_jwks.cluster: must name an Envoy cluster"),
+        ("remote path", with(json!({"remote_jwks": {"cluster": "c", "path": "x"}})), "providers[0].remote_jwks.path: must start with '/'"),
+        ("remote refresh", with(json!({"remote_jwks": {"cluster": "c", "refresh_seconds": 0}})), "providers[0].remote_jwks.refresh_seconds: must be > 0"),
+        ("remote timeout", with(json!({"remote_jwks": {"cluster": "c", "timeout_ms": 0}})), "providers[0].remote_jwks.timeout_ms: must be > 0"),
+        ("remote retry", with(json!({"remote_jwks": {"cluster": "c", "retry_initial_ms": 0}})), "providers[0].remote_jwks.retry_initial_ms: must be > 0"),
+        (
+            "remote retry max",
+            with(json!({"remote_jwks": {"cluster": "c", "retry_initial_ms": 10, "retry_max_ms": 5}})),
+            "providers[0].remote_jwks.retry_max_ms: must not be less than retry_initial_ms",
+        ),
+        ("claim header", with(json!({"claim_headers": [{"claim": "sub", "header": "X-User"}]})), "providers[0].claim_headers[0].header: must be a lower-case header name"),
+        ("claim path", with(json!({"claim_headers": [{"claim": "a..b", "header": "x"}]})), "providers[0].claim_headers[0].claim: must be a claim name or dotted path"),
+        ("payload header", with(json!({"payload_header": ""})), "providers[0].payload_header: must be a lower-case header name"),
+        ("roles claim", with(json!({"roles_claim": ""})), "providers[0].roles_claim: must not be empty"),
+        ("duplicate", json!({"providers": [provider(), provider()]}), "providers[1].name: duplicate provider name `idp`"),
+        ("api consumers", api(json!([])), "api_keys.consumers: must list at least one consumer"),
+        (
+            "api plain key",
+            api(json!([{"name": "a", "key_sha256": "my-secret-key"}])),
+            "api_keys.consumers[0].key_sha256: must be 64 hex digits: the SHA-256 of the key, never the key itself",
+        ),
+        (
+            "api duplicate",
+            api(json!([{"name": "a", "key_sha256": "ab".repeat(32)}, {"name": "b", "key_sha256": "AB".repeat(32)}])),
+            "api_keys.consumers[1].key_sha256: the same key is listed twice",
+        ),
+        ("api consumer name", api(json!([{"name": "", "key_sha256": "ab".repeat(32)}])), "api_keys.consumers[0].name: must be a non-empty printable name"),
+        (
+            "api name clash",
+            json!({"providers": [provider()], "api_keys": {"name": "idp", "consumers": [{"name": "a", "key_sha256": "ab".repeat(32)}]}}),
+            "api_keys.name: `idp` is already a provider name",
+        ),
+        ("rule none", rule(json!({"match": {"prefix": "/"}})), "rules[0]: set exactly one of public, any_of, all_of"),
+        ("rule two", rule(json!({"public": true, "any_of": ["idp"]})), "rules[0]: set exactly one of public, any_of, all_of"),
+        ("rule unknown", rule(json!({"any_of": ["idp", "other"]})), "rules[0].any_of[1]: unknown provider `other`"),
+        ("rule empty", rule(json!({"all_of": []})), "rules[0].all_of: must name at least one provider"),
+        ("rule public scopes", rule(json!({"public": true, "scopes": ["a"]})), "rules[0].public: a public rule cannot require scopes, roles or claims"),
+        ("rule claim", rule(json!({"any_of": ["idp"], "claims": [{"claim": "a"}]})), "rules[0].claims[0]: set exactly one of equals, contains"),
+        ("rule claim path", rule(json!({"any_of": ["idp"], "claims": [{"claim": "", "equals": 1}]})), "rules[0].claims[0].claim: must be a claim name or dotted path"),
+        ("rule match", rule(json!({"any_of": ["idp"], "match": {"prefix": "x"}})), "rules[0].match.prefix: must start with '/'"),
+        ("rule name", rule(json!({"name": "a b", "public": true})), "rules[0].name: must be a name of letters, digits, '_' or '-'"),
+        (
+            "default match",
+            json!({"providers": [provider()], "default": {"match": {"prefix": "/"}, "any_of": ["idp"]}}),
+            "default.match: the default applies to every unmatched request; remove match",
+        ),
+        ("cache entries", json!({"cache": {"max_entries": 2_000_000}}), "cache.max_entries: must be at most 1000000"),
+        ("cache ttl", json!({"cache": {"max_ttl_seconds": 0}}), "cache.max_ttl_seconds: must be > 0"),
+    ];
+    let mut wrong = Vec::new();
+    for (name, config, expected) in cases {
+        match compile(config) {
+            Ok(_) => wrong.push(format!("{name}: accepted")),
+            Err(err) if !err.to_string().starts_with(expected) => wrong.push(format!("{name}: {err}")),
+            Err(_) => {}
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
