@@ -1,6 +1,6 @@
 //! What a rule counts by: the parts of its key, read from the request, hashed with the
-//! per-Envoy seed into the rule's slot table. The client address is the connection's source
-//! address unless `xff_trusted_hops` says how many proxies in front of Envoy to believe.
+//! per-Envoy seed into the rule's slot table. The client address is Envoy's downstream address
+//! (`source.address`) unless `xff_trusted_hops` picks an `x-forwarded-for` entry.
 
 use crate::siphash::Sip13;
 use serde::Deserialize;
@@ -112,7 +112,7 @@ fn write_part(h: &mut Sip13, tag: u8, value: &[u8]) {
 
 /// The client's IP: with `trusted_hops` = N ≥ 1, the N-th `x-forwarded-for` entry from the
 /// right (the address the outermost trusted proxy saw); when the header has fewer entries,
-/// the request did not come through those proxies and the connection's address is used.
+/// the request did not come through those proxies and Envoy's downstream address is used.
 pub fn client_address(host: &(impl Host + ?Sized), trusted_hops: u32) -> Option<String> {
     if trusted_hops > 0 {
         if let Some(xff) = host.request_header("x-forwarded-for") {
