@@ -394,3 +394,34 @@ fn tracing_in_the_full_gateway_chain_traces_and_logs() {
         gw.log()
     );
 }
+
+/// Sends one raw HTTP/1.1 request (bytes as given) and returns the response head.
+fn raw_request(port: u16, request: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(request).unwrap();
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let text = String::from_utf8_lossy(&response).into_owned();
+    text.split("\r\n\r\n")
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn tracing_survives_header_values_that_are_not_utf8() {
+    // One worker: if the filter's VM died, every later request would fail.
+    let gw = Gateway::builder("tracing.yaml").concurrency(1).start();
+    let request = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Latin1: caf\xe9\r\n\
+traceparent: 00-\xff\xfe\r\nx-request-id: \xc3\x28\r\n\r\n";
+    let head = raw_request(gw.listener_port(), request);
+    // The echo upstream may refuse the Latin-1 header; the filter still traced the exchange.
+    assert!(head.contains("\ntraceresponse: 00-"), "{head}");
+    let r = gw.get("/", &[("traceparent", &format!("00-{TRACE}-{SPAN}-01"))]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(traceparent(&r).0, TRACE);
+}

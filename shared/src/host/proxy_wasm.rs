@@ -21,17 +21,38 @@ fn ok_or_log<T>(what: &str, result: Result<T, Status>) -> Option<T> {
     }
 }
 
+// Header values may hold any byte (HTTP allows obs-text such as Latin-1), and the SDK's
+// `get_map` / `get_map_value` unwrap a UTF-8 conversion: one such header from a client would
+// panic and kill the VM for every later request on that worker. So values are read as bytes
+// and converted lossily. (Names are tokens, which Envoy's codecs already enforce.)
+fn header_value(map: MapType, name: &str) -> Option<String> {
+    ok_or_log("get_map_value", hostcalls::get_map_value_bytes(map, name))
+        .flatten()
+        .map(|bytes| String::from_utf8(bytes).unwrap_or_else(|e| lossy(e.as_bytes())))
+}
+
+fn header_map(map: MapType) -> Vec<(String, String)> {
+    ok_or_log("get_map", hostcalls::get_map_bytes(map))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(name, bytes)| {
+            let value = String::from_utf8(bytes).unwrap_or_else(|e| lossy(e.as_bytes()));
+            (name, value)
+        })
+        .collect()
+}
+
+fn lossy(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
 impl Host for ProxyWasmHost {
     fn request_header(&self, name: &str) -> Option<String> {
-        ok_or_log(
-            "get_map_value",
-            hostcalls::get_map_value(MapType::HttpRequestHeaders, name),
-        )
-        .flatten()
+        header_value(MapType::HttpRequestHeaders, name)
     }
 
     fn request_headers(&self) -> Vec<(String, String)> {
-        ok_or_log("get_map", hostcalls::get_map(MapType::HttpRequestHeaders)).unwrap_or_default()
+        header_map(MapType::HttpRequestHeaders)
     }
 
     fn set_request_header(&self, name: &str, value: Option<&str>) {
@@ -49,11 +70,7 @@ impl Host for ProxyWasmHost {
     }
 
     fn response_header(&self, name: &str) -> Option<String> {
-        ok_or_log(
-            "get_map_value",
-            hostcalls::get_map_value(MapType::HttpResponseHeaders, name),
-        )
-        .flatten()
+        header_value(MapType::HttpResponseHeaders, name)
     }
 
     fn set_response_header(&self, name: &str, value: Option<&str>) {
@@ -170,11 +187,7 @@ impl Host for ProxyWasmHost {
     }
 
     fn http_call_response_headers(&self) -> Vec<(String, String)> {
-        ok_or_log(
-            "get_map",
-            hostcalls::get_map(MapType::HttpCallResponseHeaders),
-        )
-        .unwrap_or_default()
+        header_map(MapType::HttpCallResponseHeaders)
     }
 
     fn http_call_response_body(&self, size: usize) -> Option<Vec<u8>> {
