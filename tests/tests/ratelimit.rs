@@ -271,3 +271,25 @@ fn ratelimit_rejects_an_invalid_configuration_naming_the_field() {
         "{log}"
     );
 }
+
+#[test]
+fn ratelimit_in_the_gateway_chain_refuses_the_sixth_request_of_a_burst() {
+    // envoy-config/gateway.yaml's ratelimit (5 per client per 10 s) behind tracing; authn is
+    // taken out so that anonymous requests reach the limit (its own tests cover it).
+    let gw = Gateway::builder("gateway.yaml")
+        .edit(|c| {
+            let filters = &mut c.value_mut()["static_resources"]["listeners"][0]["filter_chains"]
+                [0]["filters"][0]["typed_config"]["http_filters"];
+            let list = filters.as_sequence_mut().unwrap();
+            list.retain(|f| f["name"].as_str() != Some("wasmgate.authn"));
+        })
+        .start();
+    let start = unix_nanos();
+    let statuses: Vec<u16> = (0..8).map(|_| gw.get("/", &[]).status).collect();
+    let admitted = statuses.iter().filter(|s| **s != 429).count() as u64;
+    assert!(
+        admitted <= bound(5, 5, 10_000, unix_nanos() - start),
+        "{statuses:?}"
+    );
+    assert_eq!(&statuses[5..], [429, 429, 429], "{statuses:?}");
+}
