@@ -123,17 +123,41 @@ fn from_b3(parsed: Option<B3>) -> Found {
     }
 }
 
-/// `N` random bytes that are not all zero (an all-zero id is invalid everywhere).
-fn random_id<const N: usize>(host: &impl Host) -> [u8; N] {
+/// Every random id a request may need, drawn in one host call.
+struct RandomIds {
+    trace_id: [u8; 16],
+    span_id: [u8; 8],
+    request_id: [u8; 16],
+}
+
+impl RandomIds {
+    fn draw(host: &impl Host) -> Self {
+        let mut bytes = [0u8; 40];
+        host.random_bytes(&mut bytes);
+        let (trace, rest) = bytes.split_at(16);
+        let (span, request) = rest.split_at(8);
+        Self {
+            trace_id: nonzero(trace, host),
+            span_id: nonzero(span, host),
+            request_id: nonzero(request, host),
+        }
+    }
+}
+
+/// `bytes` as an id; an all-zero draw (invalid as any id) is replaced by fresh bytes.
+fn nonzero<const N: usize>(bytes: &[u8], host: &impl Host) -> [u8; N] {
     let mut id = [0u8; N];
+    for (dst, src) in id.iter_mut().zip(bytes) {
+        *dst = *src;
+    }
     for _ in 0..4 {
-        host.random_bytes(&mut id);
         if !is_zero(&id) {
             return id;
         }
+        host.random_bytes(&mut id);
     }
     if let Some(last) = id.last_mut() {
-        *last = 1;
+        *last |= 1;
     }
     id
 }
@@ -171,11 +195,12 @@ pub fn plan(config: &TracingConfig, headers: &[(String, String)], host: &impl Ho
     if !config.trust_incoming {
         decision = Sampling::Defer;
     }
+    let random = RandomIds::draw(host);
     let context = match &parent {
         Some(p) => TraceContext {
             trace_id: p.trace_id,
             short_trace_id: p.short_trace_id,
-            span_id: random_id(host),
+            span_id: random.span_id,
             parent_span_id: Some(p.span_id),
             sampled: p
                 .sampling
@@ -184,11 +209,11 @@ pub fn plan(config: &TracingConfig, headers: &[(String, String)], host: &impl Ho
             debug: p.sampling == Sampling::Debug,
         },
         None => {
-            let trace_id = random_id(host);
+            let trace_id = random.trace_id;
             TraceContext {
                 trace_id,
                 short_trace_id: false,
-                span_id: random_id(host),
+                span_id: random.span_id,
                 parent_span_id: None,
                 sampled: decision
                     .decided()
@@ -253,7 +278,7 @@ pub fn plan(config: &TracingConfig, headers: &[(String, String)], host: &impl Ho
     let request_id = match kept_request_id {
         Some(id) => id.to_string(),
         None => {
-            let id = request_id::uuid_v4(random_id(host));
+            let id = request_id::uuid_v4(random.request_id);
             set(&config.request_id_header, Some(id.clone()));
             id
         }

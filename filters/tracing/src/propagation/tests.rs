@@ -480,3 +480,15 @@ fn parsing_never_panics_and_output_stays_valid() {
         }
     }
 }
+
+#[test]
+fn an_all_zero_random_draw_never_becomes_an_id() {
+    let host = FakeHost::new();
+    assert!(!is_zero(&nonzero::<16>(&[0; 16], &host)));
+    assert!(!is_zero(&nonzero::<8>(&[0; 8], &host)));
+    assert_eq!(
+        nonzero::<2>(&[0, 7], &host),
+        [0, 7],
+        "a non-zero draw is kept as it is"
+    );
+}
