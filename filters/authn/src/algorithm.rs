@@ -110,6 +110,8 @@ mod tests {
 
     #[test]
     fn default_list_has_no_symmetric_algorithm() {
-        assert!(Algorithm::ASYMMETRIC.iter().all(|a| a.family() != KeyFamily::Secret));
+        assert!(Algorithm::ASYMMETRIC
+            .iter()
+            .all(|a| a.family() != KeyFamily::Secret));
     }
 }

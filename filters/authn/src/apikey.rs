@@ -68,11 +68,23 @@ mod tests {
     #[test]
     fn finds_the_consumer_by_key_and_rejects_others() {
         let consumers = vec![
-            Consumer { name: "ci".into(), key_sha256: sha256(b"key-ci") },
-            Consumer { name: "ops".into(), key_sha256: sha256(b"key-ops") },
+            Consumer {
+                name: "ci".into(),
+                key_sha256: sha256(b"key-ci"),
+            },
+            Consumer {
+                name: "ops".into(),
+                key_sha256: sha256(b"key-ops"),
+            },
         ];
-        assert_eq!(find_consumer(&consumers, "key-ops").map(|c| c.name.as_str()), Some("ops"));
-        assert_eq!(find_consumer(&consumers, "key-ci").map(|c| c.name.as_str()), Some("ci"));
+        assert_eq!(
+            find_consumer(&consumers, "key-ops").map(|c| c.name.as_str()),
+            Some("ops")
+        );
+        assert_eq!(
+            find_consumer(&consumers, "key-ci").map(|c| c.name.as_str()),
+            Some("ci")
+        );
         assert_eq!(find_consumer(&consumers, "key-op"), None);
         assert_eq!(find_consumer(&consumers, ""), None);
         // The hash itself is not a key.

@@ -21,7 +21,11 @@ pub enum Outcome {
     Allow,
     Deny(Denial),
     /// Pause until the provider's keys change or the wait bound passes.
-    Wait { provider: usize, reason: WaitReason, deadline_ms: u64 },
+    Wait {
+        provider: usize,
+        reason: WaitReason,
+        deadline_ms: u64,
+    },
 }
 
 /// An authenticated credential of this request.
@@ -57,7 +61,11 @@ impl<H: Host + ?Sized> Request<'_, H> {
             .iter()
             .position(|r| r.matcher.matches(self.host))
             .unwrap_or(self.config.rules.len());
-        let rule = self.config.rules.get(rule_index).unwrap_or(&self.config.default_rule);
+        let rule = self
+            .config
+            .rules
+            .get(rule_index)
+            .unwrap_or(&self.config.default_rule);
         let outcome = self.evaluate(rule);
         if let Some(m) = self.metrics.rules.get(rule_index) {
             match outcome {
@@ -128,7 +136,11 @@ impl<H: Host + ?Sized> Request<'_, H> {
                 match find_consumer(&keys.consumers, &presented) {
                     Some(c) => {
                         self.metrics.api_key_allowed.inc(self.host);
-                        let index = keys.consumers.iter().position(|x| x.name == c.name).unwrap_or(0);
+                        let index = keys
+                            .consumers
+                            .iter()
+                            .position(|x| x.name == c.name)
+                            .unwrap_or(0);
                         Ok(Some(Identity::ApiKey(index)))
                     }
                     None => {
@@ -153,7 +165,9 @@ impl<H: Host + ?Sized> Request<'_, H> {
                         }
                         Ok(Some(Identity::Jwt(v)))
                     }
-                    JwtResult::Invalid(Denial::WrongIssuer) => Err(Outcome::Deny(Denial::WrongIssuer)),
+                    JwtResult::Invalid(Denial::WrongIssuer) => {
+                        Err(Outcome::Deny(Denial::WrongIssuer))
+                    }
                     JwtResult::Invalid(d) => {
                         if let Some(m) = pm {
                             m.denied.inc(self.host);
@@ -195,7 +209,9 @@ impl<H: Host + ?Sized> Request<'_, H> {
         if crate::claims::issuer(&jwt.claims) != Some(provider.policy.issuer.as_str()) {
             return JwtResult::Invalid(Denial::WrongIssuer);
         }
-        let Some(alg) = Algorithm::from_name(&jwt.header.alg).filter(|a| provider.algorithms.contains(a)) else {
+        let Some(alg) =
+            Algorithm::from_name(&jwt.header.alg).filter(|a| provider.algorithms.contains(a))
+        else {
             return JwtResult::Invalid(Denial::AlgorithmNotAllowed);
         };
         // Claims before the signature, as Envoy does: an expired token costs no signature check.
@@ -213,7 +229,9 @@ impl<H: Host + ?Sized> Request<'_, H> {
                     JwtResult::Invalid(Denial::KeysUnavailable)
                 };
             }
-            if let (Some(cfg), Some(Some(remote))) = (&provider.remote, self.state.remote.get_mut(p)) {
+            if let (Some(cfg), Some(Some(remote))) =
+                (&provider.remote, self.state.remote.get_mut(p))
+            {
                 if self.may_wait && remote.may_refetch(cfg, now_ms) {
                     remote.refetch_wanted = true;
                     return JwtResult::Wait(WaitReason::Rotation);
@@ -251,7 +269,10 @@ impl<H: Host + ?Sized> Request<'_, H> {
         if hit.generation == generation {
             return Some(hit);
         }
-        if self.state.has_fingerprint(self.config, hit.provider, hit.key_fingerprint) {
+        if self
+            .state
+            .has_fingerprint(self.config, hit.provider, hit.key_fingerprint)
+        {
             let refreshed = Rc::new(Verified {
                 provider: hit.provider,
                 key_fingerprint: hit.key_fingerprint,
@@ -315,7 +336,8 @@ impl<H: Host + ?Sized> Request<'_, H> {
                 Identity::ApiKey(i) => {
                     if let Some(keys) = &self.config.api_keys {
                         if let Some(c) = keys.consumers.get(*i) {
-                            self.host.set_request_header(&keys.identity_header, Some(&c.name));
+                            self.host
+                                .set_request_header(&keys.identity_header, Some(&c.name));
                         }
                         if !keys.forward_key {
                             for s in &keys.sources {
@@ -349,7 +371,11 @@ fn claim_text(value: &Value) -> Option<String> {
     (!text.bytes().any(|b| b.is_ascii_control())).then_some(text)
 }
 
-fn upstream_headers(provider: &Provider, claims: &serde_json::Map<String, Value>, payload_b64: &str) -> Vec<(String, String)> {
+fn upstream_headers(
+    provider: &Provider,
+    claims: &serde_json::Map<String, Value>,
+    payload_b64: &str,
+) -> Vec<(String, String)> {
     let mut out = Vec::with_capacity(provider.claim_headers.len() + 1);
     for (path, header) in &provider.claim_headers {
         if let Some(text) = crate::authz::lookup(claims, path).and_then(claim_text) {

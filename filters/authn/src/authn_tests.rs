@@ -28,7 +28,12 @@ impl Harness {
         let host = FakeHost::new();
         let metrics = AuthnMetrics::define(&host, &config);
         let state = WorkerState::new(&config, 42);
-        Self { config, metrics, state, host }
+        Self {
+            config,
+            metrics,
+            state,
+            host,
+        }
     }
 
     pub fn request(&mut self, path: &str, headers: &[(&str, &str)], may_wait: bool) -> Outcome {
@@ -39,8 +44,14 @@ impl Harness {
         for (k, v) in headers {
             self.host.add_request_header(k, v);
         }
-        Request { config: &self.config, state: &mut self.state, metrics: &self.metrics, host: &self.host, may_wait }
-            .decide()
+        Request {
+            config: &self.config,
+            state: &mut self.state,
+            metrics: &self.metrics,
+            host: &self.host,
+            may_wait,
+        }
+        .decide()
     }
 
     pub fn bearer(&mut self, path: &str, token: &str) -> Outcome {
@@ -48,7 +59,9 @@ impl Harness {
     }
 
     pub fn metric(&self, name: &str) -> i64 {
-        self.host.metric(&format!("wasmgate_authn_{name}")).unwrap_or(-1)
+        self.host
+            .metric(&format!("wasmgate_authn_{name}"))
+            .unwrap_or(-1)
     }
 }
 
@@ -99,23 +112,43 @@ fn harness(k: &Keys, extra: Value) -> Harness {
 fn valid_tokens_of_every_family_pass_and_claims_reach_upstream() {
     let k = keys();
     let c = || claims(json!({"org": {"id": 7}}));
-    let ps = PS256KeyPair::from_pem(include_str!("../testdata/rsa-a.pem")).unwrap().with_key_id("rsa-a");
+    let ps = PS256KeyPair::from_pem(include_str!("../testdata/rsa-a.pem"))
+        .unwrap()
+        .with_key_id("rsa-a");
     let tokens = [
         ("RS256", k.rsa.sign(c()).unwrap()),
         ("PS256", ps.sign(c()).unwrap()),
         ("ES256", k.es256.sign(c()).unwrap()),
         ("ES384", k.es384.sign(c()).unwrap()),
         ("EdDSA", k.ed.sign(c()).unwrap()),
-        ("HS256", HS256Key::from_bytes(&k.secret).with_key_id("hs").authenticate(c()).unwrap()),
+        (
+            "HS256",
+            HS256Key::from_bytes(&k.secret)
+                .with_key_id("hs")
+                .authenticate(c())
+                .unwrap(),
+        ),
     ];
     let mut h = harness(&k, json!({}));
     for (alg, t) in tokens {
         assert_eq!(h.bearer("/x", &t), Outcome::Allow, "{alg}");
-        assert_eq!(h.host.request_header("x-user-id").as_deref(), Some("alice"), "{alg}");
-        assert_eq!(h.host.request_header("x-org").as_deref(), Some("7"), "{alg}");
+        assert_eq!(
+            h.host.request_header("x-user-id").as_deref(),
+            Some("alice"),
+            "{alg}"
+        );
+        assert_eq!(
+            h.host.request_header("x-org").as_deref(),
+            Some("7"),
+            "{alg}"
+        );
         let payload = h.host.request_header("x-jwt-payload").unwrap();
         assert_eq!(t.split('.').nth(1), Some(payload.as_str()), "{alg}");
-        assert_eq!(h.host.request_header("authorization"), None, "token removed by default");
+        assert_eq!(
+            h.host.request_header("authorization"),
+            None,
+            "token removed by default"
+        );
     }
     assert_eq!(h.metric("provider_idp_allowed"), 6);
 }
@@ -123,8 +156,15 @@ fn valid_tokens_of_every_family_pass_and_claims_reach_upstream() {
 #[test]
 fn forged_identity_headers_are_stripped_even_on_public_routes() {
     let k = keys();
-    let mut h = harness(&k, json!({"rules": [{"match": {"prefix": "/public"}, "public": true}]}));
-    let forged = [("x-user-id", "root"), ("x-jwt-payload", "e30"), ("x-org", "1")];
+    let mut h = harness(
+        &k,
+        json!({"rules": [{"match": {"prefix": "/public"}, "public": true}]}),
+    );
+    let forged = [
+        ("x-user-id", "root"),
+        ("x-jwt-payload", "e30"),
+        ("x-org", "1"),
+    ];
     assert_eq!(h.request("/public/a", &forged, true), Outcome::Allow);
     for (name, _) in forged {
         assert_eq!(h.host.request_header(name), None, "{name}");
@@ -150,34 +190,85 @@ fn refusals_table() {
     let swapped_payload = format!(
         "{}.{}.{}",
         parts[0],
-        crate::token::encode_b64url(json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "root", "exp": NOW + 60}).to_string().as_bytes()),
+        crate::token::encode_b64url(
+            json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "root", "exp": NOW + 60})
+                .to_string()
+                .as_bytes()
+        ),
         parts[2]
     );
     let rsa_pub_pem = k.rsa.public_key().to_pem().unwrap();
     let cases: Vec<(&str, String, Denial)> = vec![
-        ("expired", k.rsa.sign(claims(json!({"exp": NOW - 120}))).unwrap(), Denial::Expired),
-        ("not yet valid", k.rsa.sign(claims(json!({"nbf": NOW + 600}))).unwrap(), Denial::NotYetValid),
-        ("issued in future", k.rsa.sign(claims(json!({"iat": NOW + 600}))).unwrap(), Denial::IssuedInFuture),
-        ("no exp", k.rsa.sign(claims(json!({"exp": null}))).unwrap(), Denial::MissingExpiry),
-        ("wrong issuer", k.rsa.sign(claims(json!({"iss": "https://evil"}))).unwrap(), Denial::WrongIssuer),
-        ("wrong audience", k.rsa.sign(claims(json!({"aud": "other"}))).unwrap(), Denial::WrongAudience),
-        ("wrong key, same kid", rsa_b().with_key_id("rsa-a").sign(claims(json!({}))).unwrap(), Denial::BadSignature),
-        ("unknown kid", rsa_b().sign(claims(json!({}))).unwrap(), Denial::UnknownKey),
+        (
+            "expired",
+            k.rsa.sign(claims(json!({"exp": NOW - 120}))).unwrap(),
+            Denial::Expired,
+        ),
+        (
+            "not yet valid",
+            k.rsa.sign(claims(json!({"nbf": NOW + 600}))).unwrap(),
+            Denial::NotYetValid,
+        ),
+        (
+            "issued in future",
+            k.rsa.sign(claims(json!({"iat": NOW + 600}))).unwrap(),
+            Denial::IssuedInFuture,
+        ),
+        (
+            "no exp",
+            k.rsa.sign(claims(json!({"exp": null}))).unwrap(),
+            Denial::MissingExpiry,
+        ),
+        (
+            "wrong issuer",
+            k.rsa.sign(claims(json!({"iss": "https://evil"}))).unwrap(),
+            Denial::WrongIssuer,
+        ),
+        (
+            "wrong audience",
+            k.rsa.sign(claims(json!({"aud": "other"}))).unwrap(),
+            Denial::WrongAudience,
+        ),
+        (
+            "wrong key, same kid",
+            rsa_b()
+                .with_key_id("rsa-a")
+                .sign(claims(json!({})))
+                .unwrap(),
+            Denial::BadSignature,
+        ),
+        (
+            "unknown kid",
+            rsa_b().sign(claims(json!({}))).unwrap(),
+            Denial::UnknownKey,
+        ),
         ("tampered signature", tampered, Denial::BadSignature),
         ("swapped payload", swapped_payload, Denial::BadSignature),
         (
             "alg none",
-            format!("{}.{}.", crate::token::encode_b64url(br#"{"alg":"none"}"#), parts[1]),
+            format!(
+                "{}.{}.",
+                crate::token::encode_b64url(br#"{"alg":"none"}"#),
+                parts[1]
+            ),
             Denial::AlgorithmNotAllowed,
         ),
         (
             "alg none with signature",
-            format!("{}.{}.c2ln", crate::token::encode_b64url(br#"{"alg":"none"}"#), parts[1]),
+            format!(
+                "{}.{}.c2ln",
+                crate::token::encode_b64url(br#"{"alg":"none"}"#),
+                parts[1]
+            ),
             Denial::AlgorithmNotAllowed,
         ),
         (
             "algorithm confusion: HS256 keyed with the RSA public key",
-            raw_hs256(&json!({"alg": "HS256", "kid": "rsa-a"}), &json!({"iss": ISSUER, "aud": AUDIENCE, "exp": NOW + 60}), rsa_pub_pem.as_bytes()),
+            raw_hs256(
+                &json!({"alg": "HS256", "kid": "rsa-a"}),
+                &json!({"iss": ISSUER, "aud": AUDIENCE, "exp": NOW + 60}),
+                rsa_pub_pem.as_bytes(),
+            ),
             Denial::UnknownKey,
         ),
         (
@@ -185,12 +276,20 @@ fn refusals_table() {
             raw_hs256(&json!({"alg": "HS512"}), &json!({"iss": ISSUER}), b"k"),
             Denial::AlgorithmNotAllowed,
         ),
-        ("oversized", format!("{}{}", good, "A".repeat(9000)), Denial::TooLarge),
+        (
+            "oversized",
+            format!("{}{}", good, "A".repeat(9000)),
+            Denial::TooLarge,
+        ),
         ("malformed", "not-a-jwt".into(), Denial::Malformed),
         ("garbage segments", "a.b.c".into(), Denial::Malformed),
         (
             "exp not a number",
-            raw_hs256(&json!({"alg": "HS256", "kid": "hs"}), &json!({"iss": ISSUER, "aud": AUDIENCE, "exp": "never"}), &k.secret),
+            raw_hs256(
+                &json!({"alg": "HS256", "kid": "hs"}),
+                &json!({"iss": ISSUER, "aud": AUDIENCE, "exp": "never"}),
+                &k.secret,
+            ),
             Denial::Malformed,
         ),
     ];
@@ -198,8 +297,14 @@ fn refusals_table() {
         assert_eq!(h.bearer("/x", &token), Outcome::Deny(expected), "{name}");
         assert_eq!(h.host.request_header("x-user-id"), None, "{name}");
     }
-    assert_eq!(h.request("/x", &[], true), Outcome::Deny(Denial::MissingCredential));
-    assert_eq!(h.request("/x", &[("authorization", "Basic abc")], true), Outcome::Deny(Denial::MissingCredential));
+    assert_eq!(
+        h.request("/x", &[], true),
+        Outcome::Deny(Denial::MissingCredential)
+    );
+    assert_eq!(
+        h.request("/x", &[("authorization", "Basic abc")], true),
+        Outcome::Deny(Denial::MissingCredential)
+    );
     assert_eq!(h.metric("denied_bad_signature"), 3);
     assert_eq!(h.metric("denied_missing_credential"), 2);
 }
@@ -208,11 +313,17 @@ fn refusals_table() {
 fn fast_and_reference_verifiers_agree_on_every_test_token() {
     let k = keys();
     let good = k.rsa.sign(claims(json!({}))).unwrap();
-    let bad = rsa_b().with_key_id("rsa-a").sign(claims(json!({}))).unwrap();
+    let bad = rsa_b()
+        .with_key_id("rsa-a")
+        .sign(claims(json!({})))
+        .unwrap();
     let c = k.rsa.public_key().to_components();
     let material = crate::verifier::KeyMaterial::Rsa { n: &c.n, e: &c.e };
-    let fast = crate::verifier::Verifier::new(crate::algorithm::Algorithm::Rs256, &material).unwrap();
-    let reference = crate::verifier::Verifier::reference(crate::algorithm::Algorithm::Rs256, &material).unwrap();
+    let fast =
+        crate::verifier::Verifier::new(crate::algorithm::Algorithm::Rs256, &material).unwrap();
+    let reference =
+        crate::verifier::Verifier::reference(crate::algorithm::Algorithm::Rs256, &material)
+            .unwrap();
     assert!(matches!(fast, crate::verifier::Verifier::FastRsa(..)));
     for t in [&good, &bad] {
         let jwt = crate::token::parse(t).unwrap();
@@ -225,7 +336,8 @@ fn fast_and_reference_verifiers_agree_on_every_test_token() {
     let x = ed.public_key().to_bytes();
     let m = crate::verifier::KeyMaterial::Ed25519(&x);
     let fast = crate::verifier::Verifier::new(crate::algorithm::Algorithm::EdDsa, &m).unwrap();
-    let reference = crate::verifier::Verifier::reference(crate::algorithm::Algorithm::EdDsa, &m).unwrap();
+    let reference =
+        crate::verifier::Verifier::reference(crate::algorithm::Algorithm::EdDsa, &m).unwrap();
     assert!(matches!(fast, crate::verifier::Verifier::FastEd25519(_)));
     let t = ed.sign(claims(json!({}))).unwrap();
     let jwt = crate::token::parse(&t).unwrap();
@@ -242,7 +354,8 @@ fn repeated_token_hits_the_cache_and_expiry_still_applies() {
     assert_eq!(h.bearer("/x", &t), Outcome::Allow);
     assert_eq!(h.host.request_header("x-user-id").as_deref(), Some("alice"));
     assert_eq!((h.metric("cache_misses"), h.metric("cache_hits")), (1, 1));
-    h.host.set_time(UNIX_EPOCH + StdDuration::from_secs(NOW + 100 + 61));
+    h.host
+        .set_time(UNIX_EPOCH + StdDuration::from_secs(NOW + 100 + 61));
     assert_eq!(h.bearer("/x", &t), Outcome::Deny(Denial::Expired));
     assert_eq!(h.metric("cache_hits"), 1);
 }
@@ -263,7 +376,10 @@ fn a_cached_token_still_needs_the_rule_and_its_provider() {
     let t = k.rsa.sign(claims(json!({"scope": "read"}))).unwrap();
     assert_eq!(h.bearer("/x", &t), Outcome::Allow);
     assert_eq!(h.bearer("/other/x", &t), Outcome::Deny(Denial::WrongIssuer));
-    assert_eq!(h.bearer("/admin", &t), Outcome::Deny(Denial::InsufficientScope));
+    assert_eq!(
+        h.bearer("/admin", &t),
+        Outcome::Deny(Denial::InsufficientScope)
+    );
     assert_eq!(h.metric("rule_rule1_denied"), 1);
     assert_eq!(h.metric("rule_default_allowed"), 1);
 }
@@ -274,27 +390,54 @@ fn two_providers_on_one_header_are_told_apart_by_issuer() {
     let mut other = provider(json!({"keys": [es256_jwk(&k.es256, "es256")]}));
     other["name"] = json!("other");
     other["issuer"] = json!("https://other.test");
-    let mut h = Harness::new(json!({"providers": [provider(json!({"keys": [rsa_jwk(&k.rsa, "rsa-a")]})), other]}));
-    let t = k.es256.sign(claims(json!({"iss": "https://other.test"}))).unwrap();
+    let mut h = Harness::new(
+        json!({"providers": [provider(json!({"keys": [rsa_jwk(&k.rsa, "rsa-a")]})), other]}),
+    );
+    let t = k
+        .es256
+        .sign(claims(json!({"iss": "https://other.test"})))
+        .unwrap();
     assert_eq!(h.bearer("/x", &t), Outcome::Allow);
     assert_eq!(h.metric("provider_other_allowed"), 1);
-    let unknown = k.es256.sign(claims(json!({"iss": "https://nobody"}))).unwrap();
+    let unknown = k
+        .es256
+        .sign(claims(json!({"iss": "https://nobody"})))
+        .unwrap();
     assert_eq!(h.bearer("/x", &unknown), Outcome::Deny(Denial::WrongIssuer));
 }
 
 #[test]
 fn authorization_rules_give_403() {
     let k = keys();
-    let mut h = harness(&k, json!({"rules": [
-        {"name": "write", "match": {"prefix": "/write"}, "any_of": ["idp"], "scopes": ["write"]},
-        {"name": "admin", "match": {"prefix": "/admin"}, "any_of": ["idp"], "roles": ["admin"]},
-        {"name": "acme", "match": {"prefix": "/acme"}, "any_of": ["idp"], "claims": [{"claim": "tenant", "equals": "acme"}]}
-    ]}));
-    let reader = k.rsa.sign(claims(json!({"scope": "read", "roles": ["user"], "tenant": "acme"}))).unwrap();
-    let writer = k.rsa.sign(claims(json!({"scp": ["read", "write"], "roles": ["admin"]}))).unwrap();
-    assert_eq!(h.bearer("/write", &reader), Outcome::Deny(Denial::InsufficientScope));
+    let mut h = harness(
+        &k,
+        json!({"rules": [
+            {"name": "write", "match": {"prefix": "/write"}, "any_of": ["idp"], "scopes": ["write"]},
+            {"name": "admin", "match": {"prefix": "/admin"}, "any_of": ["idp"], "roles": ["admin"]},
+            {"name": "acme", "match": {"prefix": "/acme"}, "any_of": ["idp"], "claims": [{"claim": "tenant", "equals": "acme"}]}
+        ]}),
+    );
+    let reader = k
+        .rsa
+        .sign(claims(
+            json!({"scope": "read", "roles": ["user"], "tenant": "acme"}),
+        ))
+        .unwrap();
+    let writer = k
+        .rsa
+        .sign(claims(
+            json!({"scp": ["read", "write"], "roles": ["admin"]}),
+        ))
+        .unwrap();
+    assert_eq!(
+        h.bearer("/write", &reader),
+        Outcome::Deny(Denial::InsufficientScope)
+    );
     assert_eq!(h.bearer("/write", &writer), Outcome::Allow);
-    assert_eq!(h.bearer("/admin", &reader), Outcome::Deny(Denial::Forbidden));
+    assert_eq!(
+        h.bearer("/admin", &reader),
+        Outcome::Deny(Denial::Forbidden)
+    );
     assert_eq!(h.bearer("/admin", &writer), Outcome::Allow);
     assert_eq!(h.bearer("/acme", &reader), Outcome::Allow);
     assert_eq!(h.bearer("/acme", &writer), Outcome::Deny(Denial::Forbidden));
@@ -316,24 +459,56 @@ fn api_keys() -> Value {
 #[test]
 fn api_keys_become_the_identity() {
     let k = keys();
-    let mut h = harness(&k, json!({"api_keys": api_keys(), "rules": [
-        {"match": {"prefix": "/both"}, "all_of": ["idp", "api_key"]},
-        {"match": {"prefix": "/scoped"}, "any_of": ["api_key"], "scopes": ["read"]}
-    ]}));
-    assert_eq!(h.request("/x", &[("x-api-key", "ops-key"), ("x-consumer", "forged")], true), Outcome::Allow);
+    let mut h = harness(
+        &k,
+        json!({"api_keys": api_keys(), "rules": [
+            {"match": {"prefix": "/both"}, "all_of": ["idp", "api_key"]},
+            {"match": {"prefix": "/scoped"}, "any_of": ["api_key"], "scopes": ["read"]}
+        ]}),
+    );
+    assert_eq!(
+        h.request(
+            "/x",
+            &[("x-api-key", "ops-key"), ("x-consumer", "forged")],
+            true
+        ),
+        Outcome::Allow
+    );
     assert_eq!(h.host.request_header_values("x-consumer"), vec!["ops"]);
     assert_eq!(h.host.request_header("x-api-key"), None);
-    assert_eq!(h.request("/x?api_key=ops-key&a=1", &[], true), Outcome::Allow);
+    assert_eq!(
+        h.request("/x?api_key=ops-key&a=1", &[], true),
+        Outcome::Allow
+    );
     assert_eq!(h.host.request_header(":path").as_deref(), Some("/x?a=1"));
-    assert_eq!(h.request("/x", &[("x-api-key", "wrong")], true), Outcome::Deny(Denial::BadApiKey));
-    assert_eq!(h.request("/both", &[("x-api-key", "ops-key")], true), Outcome::Deny(Denial::MissingCredential));
+    assert_eq!(
+        h.request("/x", &[("x-api-key", "wrong")], true),
+        Outcome::Deny(Denial::BadApiKey)
+    );
+    assert_eq!(
+        h.request("/both", &[("x-api-key", "ops-key")], true),
+        Outcome::Deny(Denial::MissingCredential)
+    );
     let t = k.rsa.sign(claims(json!({}))).unwrap();
     let auth = format!("Bearer {t}");
-    assert_eq!(h.request("/both", &[("x-api-key", "ops-key"), ("authorization", &auth)], true), Outcome::Allow);
+    assert_eq!(
+        h.request(
+            "/both",
+            &[("x-api-key", "ops-key"), ("authorization", &auth)],
+            true
+        ),
+        Outcome::Allow
+    );
     assert_eq!(h.host.request_header("x-user-id").as_deref(), Some("alice"));
     assert_eq!(h.host.request_header("x-consumer").as_deref(), Some("ops"));
-    assert_eq!(h.request("/scoped", &[("x-api-key", "ops-key")], true), Outcome::Deny(Denial::InsufficientScope));
-    assert_eq!((h.metric("api_key_allowed"), h.metric("api_key_denied")), (4, 1));
+    assert_eq!(
+        h.request("/scoped", &[("x-api-key", "ops-key")], true),
+        Outcome::Deny(Denial::InsufficientScope)
+    );
+    assert_eq!(
+        (h.metric("api_key_allowed"), h.metric("api_key_denied")),
+        (4, 1)
+    );
 }
 
 #[test]
@@ -344,7 +519,10 @@ fn forward_token_keeps_the_credential() {
     let mut h = Harness::new(json!({"providers": [p]}));
     let t = k.rsa.sign(claims(json!({}))).unwrap();
     assert_eq!(h.bearer("/x", &t), Outcome::Allow);
-    assert_eq!(h.host.request_header("authorization"), Some(format!("Bearer {t}")));
+    assert_eq!(
+        h.host.request_header("authorization"),
+        Some(format!("Bearer {t}"))
+    );
 }
 
 #[test]
@@ -354,9 +532,15 @@ fn query_and_cookie_sources() {
     p["from"] = json!([{"query": "access_token"}, {"cookie": "session"}]);
     let mut h = Harness::new(json!({"providers": [p]}));
     let t = k.rsa.sign(claims(json!({}))).unwrap();
-    assert_eq!(h.request(&format!("/x?access_token={t}"), &[], true), Outcome::Allow);
+    assert_eq!(
+        h.request(&format!("/x?access_token={t}"), &[], true),
+        Outcome::Allow
+    );
     assert_eq!(h.host.request_header(":path").as_deref(), Some("/x"));
-    assert_eq!(h.request("/x", &[("cookie", &format!("a=1; session={t}"))], true), Outcome::Allow);
+    assert_eq!(
+        h.request("/x", &[("cookie", &format!("a=1; session={t}"))], true),
+        Outcome::Allow
+    );
     assert_eq!(h.host.request_header("cookie").as_deref(), Some("a=1"));
     assert_eq!(h.bearer("/x", &t), Outcome::Deny(Denial::MissingCredential));
 }
@@ -364,5 +548,8 @@ fn query_and_cookie_sources() {
 #[test]
 fn empty_configuration_refuses_everything() {
     let mut h = Harness::new(json!({}));
-    assert_eq!(h.request("/", &[], true), Outcome::Deny(Denial::MissingCredential));
+    assert_eq!(
+        h.request("/", &[], true),
+        Outcome::Deny(Denial::MissingCredential)
+    );
 }

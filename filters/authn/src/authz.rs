@@ -123,34 +123,85 @@ mod tests {
     }
 
     fn scopes(list: &[&str]) -> Authorization {
-        Authorization { scopes: list.iter().map(|s| s.to_string()).collect(), ..Default::default() }
+        Authorization {
+            scopes: list.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        }
     }
 
     #[test]
     fn scopes_from_scope_string_or_scp() {
         let cases = [
-            ("space separated", json!({"scope": "read write"}), &["read", "write"][..], Ok(())),
-            ("missing one", json!({"scope": "read"}), &["read", "write"][..], Err(AuthzFailure::Scope)),
-            ("no partial match", json!({"scope": "reader"}), &["read"][..], Err(AuthzFailure::Scope)),
-            ("scp array", json!({"scp": ["read", "admin"]}), &["admin"][..], Ok(())),
-            ("scp string", json!({"scp": "admin"}), &["admin"][..], Ok(())),
-            ("no scope claim", json!({}), &["read"][..], Err(AuthzFailure::Scope)),
-            ("scope not string", json!({"scope": 5}), &["read"][..], Err(AuthzFailure::Scope)),
+            (
+                "space separated",
+                json!({"scope": "read write"}),
+                &["read", "write"][..],
+                Ok(()),
+            ),
+            (
+                "missing one",
+                json!({"scope": "read"}),
+                &["read", "write"][..],
+                Err(AuthzFailure::Scope),
+            ),
+            (
+                "no partial match",
+                json!({"scope": "reader"}),
+                &["read"][..],
+                Err(AuthzFailure::Scope),
+            ),
+            (
+                "scp array",
+                json!({"scp": ["read", "admin"]}),
+                &["admin"][..],
+                Ok(()),
+            ),
+            (
+                "scp string",
+                json!({"scp": "admin"}),
+                &["admin"][..],
+                Ok(()),
+            ),
+            (
+                "no scope claim",
+                json!({}),
+                &["read"][..],
+                Err(AuthzFailure::Scope),
+            ),
+            (
+                "scope not string",
+                json!({"scope": 5}),
+                &["read"][..],
+                Err(AuthzFailure::Scope),
+            ),
             ("none required", json!({}), &[][..], Ok(())),
         ];
         for (name, c, required, expected) in cases {
-            assert_eq!(scopes(required).check(Some(&claims(c)), &path("roles")), expected, "{name}");
+            assert_eq!(
+                scopes(required).check(Some(&claims(c)), &path("roles")),
+                expected,
+                "{name}"
+            );
         }
     }
 
     #[test]
     fn roles_any_of_at_a_dotted_path() {
-        let rule = Authorization { roles: vec!["admin".into(), "ops".into()], ..Default::default() };
+        let rule = Authorization {
+            roles: vec!["admin".into(), "ops".into()],
+            ..Default::default()
+        };
         let kc = path("realm_access.roles");
         let cases = [
             (json!({"realm_access": {"roles": ["user", "ops"]}}), Ok(())),
-            (json!({"realm_access": {"roles": ["user"]}}), Err(AuthzFailure::Forbidden)),
-            (json!({"realm_access": "admin"}), Err(AuthzFailure::Forbidden)),
+            (
+                json!({"realm_access": {"roles": ["user"]}}),
+                Err(AuthzFailure::Forbidden),
+            ),
+            (
+                json!({"realm_access": "admin"}),
+                Err(AuthzFailure::Forbidden),
+            ),
             (json!({}), Err(AuthzFailure::Forbidden)),
         ];
         for (c, expected) in cases {
@@ -162,36 +213,81 @@ mod tests {
     fn claim_equals_and_contains() {
         let rule = Authorization {
             claims: vec![
-                ClaimRequirement { path: path("tenant"), condition: ClaimCondition::Equals(json!("acme")) },
-                ClaimRequirement { path: path("groups"), condition: ClaimCondition::Contains("dev".into()) },
+                ClaimRequirement {
+                    path: path("tenant"),
+                    condition: ClaimCondition::Equals(json!("acme")),
+                },
+                ClaimRequirement {
+                    path: path("groups"),
+                    condition: ClaimCondition::Contains("dev".into()),
+                },
             ],
             ..Default::default()
         };
         let r = path("roles");
-        assert_eq!(rule.check(Some(&claims(json!({"tenant": "acme", "groups": ["dev"]}))), &r), Ok(()));
-        assert_eq!(rule.check(Some(&claims(json!({"tenant": "acme", "groups": "ops dev"}))), &r), Ok(()));
         assert_eq!(
-            rule.check(Some(&claims(json!({"tenant": "evil", "groups": ["dev"]}))), &r),
+            rule.check(
+                Some(&claims(json!({"tenant": "acme", "groups": ["dev"]}))),
+                &r
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            rule.check(
+                Some(&claims(json!({"tenant": "acme", "groups": "ops dev"}))),
+                &r
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            rule.check(
+                Some(&claims(json!({"tenant": "evil", "groups": ["dev"]}))),
+                &r
+            ),
             Err(AuthzFailure::Forbidden)
         );
         assert_eq!(
-            rule.check(Some(&claims(json!({"tenant": "acme", "groups": ["ops"]}))), &r),
+            rule.check(
+                Some(&claims(json!({"tenant": "acme", "groups": ["ops"]}))),
+                &r
+            ),
             Err(AuthzFailure::Forbidden)
         );
-        assert_eq!(rule.check(Some(&claims(json!({"tenant": "acme"}))), &r), Err(AuthzFailure::Forbidden));
+        assert_eq!(
+            rule.check(Some(&claims(json!({"tenant": "acme"}))), &r),
+            Err(AuthzFailure::Forbidden)
+        );
         let numeric = Authorization {
-            claims: vec![ClaimRequirement { path: path("level"), condition: ClaimCondition::Equals(json!(3)) }],
+            claims: vec![ClaimRequirement {
+                path: path("level"),
+                condition: ClaimCondition::Equals(json!(3)),
+            }],
             ..Default::default()
         };
-        assert_eq!(numeric.check(Some(&claims(json!({"level": 3}))), &r), Ok(()));
-        assert_eq!(numeric.check(Some(&claims(json!({"level": "3"}))), &r), Err(AuthzFailure::Forbidden));
+        assert_eq!(
+            numeric.check(Some(&claims(json!({"level": 3}))), &r),
+            Ok(())
+        );
+        assert_eq!(
+            numeric.check(Some(&claims(json!({"level": "3"}))), &r),
+            Err(AuthzFailure::Forbidden)
+        );
     }
 
     #[test]
     fn identities_without_claims_fail_any_requirement() {
-        assert_eq!(scopes(&["read"]).check(None, &path("roles")), Err(AuthzFailure::Scope));
-        let roles = Authorization { roles: vec!["a".into()], ..Default::default() };
-        assert_eq!(roles.check(None, &path("roles")), Err(AuthzFailure::Forbidden));
+        assert_eq!(
+            scopes(&["read"]).check(None, &path("roles")),
+            Err(AuthzFailure::Scope)
+        );
+        let roles = Authorization {
+            roles: vec!["a".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            roles.check(None, &path("roles")),
+            Err(AuthzFailure::Forbidden)
+        );
         assert_eq!(Authorization::default().check(None, &path("roles")), Ok(()));
     }
 }

@@ -39,7 +39,9 @@ pub fn token_hash(seed: u64, bytes: &[u8]) -> u64 {
     for chunk in &mut chunks {
         let mut word = [0u8; 8];
         word.copy_from_slice(chunk);
-        h = (h ^ u64::from_le_bytes(word)).wrapping_mul(K1).rotate_left(29);
+        h = (h ^ u64::from_le_bytes(word))
+            .wrapping_mul(K1)
+            .rotate_left(29);
     }
     let mut tail = [0u8; 8];
     for (dst, src) in tail.iter_mut().zip(chunks.remainder()) {
@@ -208,7 +210,13 @@ mod tests {
         assert_eq!(c.len(), 3);
         assert!(c.get("t1", 0).is_some(), "recently used survives");
         assert!(c.get("t4", 0).is_some());
-        assert_eq!(["t2", "t3"].iter().filter(|t| c.get(t, 0).is_some()).count(), 1);
+        assert_eq!(
+            ["t2", "t3"]
+                .iter()
+                .filter(|t| c.get(t, 0).is_some())
+                .count(),
+            1
+        );
         for i in 0..100 {
             c.insert(&format!("x{i}"), 1000, i);
         }

@@ -103,21 +103,73 @@ mod tests {
     fn table_of_claim_checks() {
         let cases = [
             ("valid", json!({}), Ok(Some(NOW + 10))),
-            ("expired beyond skew", json!({"exp": NOW - 61}), Err(Denial::Expired)),
-            ("expired within skew", json!({"exp": NOW - 60}), Ok(Some(NOW - 60))),
-            ("fractional exp", json!({"exp": (NOW + 5) as f64 + 0.5}), Ok(Some(NOW + 5))),
-            ("exp as string", json!({"exp": "soon"}), Err(Denial::Malformed)),
+            (
+                "expired beyond skew",
+                json!({"exp": NOW - 61}),
+                Err(Denial::Expired),
+            ),
+            (
+                "expired within skew",
+                json!({"exp": NOW - 60}),
+                Ok(Some(NOW - 60)),
+            ),
+            (
+                "fractional exp",
+                json!({"exp": (NOW + 5) as f64 + 0.5}),
+                Ok(Some(NOW + 5)),
+            ),
+            (
+                "exp as string",
+                json!({"exp": "soon"}),
+                Err(Denial::Malformed),
+            ),
             ("negative exp", json!({"exp": -1}), Err(Denial::Malformed)),
-            ("nbf beyond skew", json!({"nbf": NOW + 61}), Err(Denial::NotYetValid)),
-            ("nbf within skew", json!({"nbf": NOW + 60}), Ok(Some(NOW + 10))),
-            ("iat in future", json!({"iat": NOW + 120}), Err(Denial::IssuedInFuture)),
+            (
+                "nbf beyond skew",
+                json!({"nbf": NOW + 61}),
+                Err(Denial::NotYetValid),
+            ),
+            (
+                "nbf within skew",
+                json!({"nbf": NOW + 60}),
+                Ok(Some(NOW + 10)),
+            ),
+            (
+                "iat in future",
+                json!({"iat": NOW + 120}),
+                Err(Denial::IssuedInFuture),
+            ),
             ("iat past", json!({"iat": NOW - 120}), Ok(Some(NOW + 10))),
-            ("wrong issuer", json!({"iss": "https://evil"}), Err(Denial::WrongIssuer)),
-            ("issuer not string", json!({"iss": 1}), Err(Denial::WrongIssuer)),
-            ("wrong audience", json!({"aud": "other"}), Err(Denial::WrongAudience)),
-            ("audience array", json!({"aud": ["x", "web"]}), Ok(Some(NOW + 10))),
-            ("audience array miss", json!({"aud": ["x"]}), Err(Denial::WrongAudience)),
-            ("audience number", json!({"aud": 3}), Err(Denial::WrongAudience)),
+            (
+                "wrong issuer",
+                json!({"iss": "https://evil"}),
+                Err(Denial::WrongIssuer),
+            ),
+            (
+                "issuer not string",
+                json!({"iss": 1}),
+                Err(Denial::WrongIssuer),
+            ),
+            (
+                "wrong audience",
+                json!({"aud": "other"}),
+                Err(Denial::WrongAudience),
+            ),
+            (
+                "audience array",
+                json!({"aud": ["x", "web"]}),
+                Ok(Some(NOW + 10)),
+            ),
+            (
+                "audience array miss",
+                json!({"aud": ["x"]}),
+                Err(Denial::WrongAudience),
+            ),
+            (
+                "audience number",
+                json!({"aud": 3}),
+                Err(Denial::WrongAudience),
+            ),
         ];
         for (name, extra, expected) in cases {
             assert_eq!(policy().check(&claims(extra), NOW), expected, "{name}");
@@ -132,7 +184,10 @@ mod tests {
         let mut c = claims(json!({}));
         c.remove("exp");
         assert_eq!(policy().check(&c, NOW), Err(Denial::MissingExpiry));
-        let lenient = ClaimPolicy { require_exp: false, ..policy() };
+        let lenient = ClaimPolicy {
+            require_exp: false,
+            ..policy()
+        };
         assert_eq!(lenient.check(&c, NOW), Ok(None));
         let mut c = claims(json!({}));
         c.remove("iss");

@@ -49,11 +49,23 @@ fn provider_defaults_are_safe() {
     assert_eq!(p.policy.skew_secs, 60);
     assert!(p.policy.require_exp);
     assert_eq!(p.max_token_bytes, 8192);
-    assert_eq!(p.algorithms, crate::algorithm::Algorithm::ASYMMETRIC.to_vec());
-    assert_eq!(p.sources, vec![TokenSource::Header { name: "authorization".into(), prefix: "Bearer ".into() }]);
+    assert_eq!(
+        p.algorithms,
+        crate::algorithm::Algorithm::ASYMMETRIC.to_vec()
+    );
+    assert_eq!(
+        p.sources,
+        vec![TokenSource::Header {
+            name: "authorization".into(),
+            prefix: "Bearer ".into()
+        }]
+    );
     assert!(!p.forward_token);
     assert_eq!(p.roles_path, vec!["roles".to_string()]);
-    assert_eq!(c.default_rule.requirement, Requirement::AnyOf(vec![Credential::Jwt(0)]));
+    assert_eq!(
+        c.default_rule.requirement,
+        Requirement::AnyOf(vec![Credential::Jwt(0)])
+    );
     assert_eq!(c.identity_headers, Vec::<String>::new());
 }
 
@@ -61,16 +73,33 @@ fn provider_defaults_are_safe() {
 fn symmetric_keys_are_ignored_unless_hmac_is_listed() {
     let keys = json!({"keys": [oct_jwk(b"secret-secret-secret-secret-1234", "hs")]});
     let err = compile(with(json!({"jwks": keys}))).err().unwrap();
-    assert_eq!(err.to_string(), "providers[0].jwks: no key usable with the provider's algorithms");
+    assert_eq!(
+        err.to_string(),
+        "providers[0].jwks: no key usable with the provider's algorithms"
+    );
     assert!(compile(with(json!({"jwks": keys, "algorithms": ["HS256"]}))).is_ok());
 }
 
 #[test]
 fn remote_defaults() {
-    let c = compile(with(json!({"jwks": null, "remote_jwks": {"cluster": "jwks"}}))).unwrap();
+    let c = compile(with(
+        json!({"jwks": null, "remote_jwks": {"cluster": "jwks"}}),
+    ))
+    .unwrap();
     let r = c.providers[0].remote.as_ref().unwrap();
-    assert_eq!((r.path.as_str(), r.authority.as_str()), ("/.well-known/jwks.json", "jwks"));
-    assert_eq!((r.refresh_ms, r.timeout_ms, r.retry_initial_ms, r.retry_max_ms), (300_000, 2000, 500, 30_000));
+    assert_eq!(
+        (r.path.as_str(), r.authority.as_str()),
+        ("/.well-known/jwks.json", "jwks")
+    );
+    assert_eq!(
+        (
+            r.refresh_ms,
+            r.timeout_ms,
+            r.retry_initial_ms,
+            r.retry_max_ms
+        ),
+        (300_000, 2000, 500, 30_000)
+    );
     assert_eq!((r.refetch_min_ms, r.wait_ms), (30_000, 3000));
     assert!(r.shared_key.starts_with("wasmgate.authn.v1.jwks.idp."));
 }
@@ -80,15 +109,18 @@ fn pem_keys_of_each_type_load() {
     let rsa = rsa_a().public_key().to_pem().unwrap();
     let es = ES256KeyPair::generate().public_key().to_pem().unwrap();
     let ed = Ed25519KeyPair::generate().public_key().to_pem();
-    let c = compile(with(json!({"jwks": null, "algorithms": ["RS256", "ES256", "EdDSA"],
-        "pem": [{"kid": "r", "pem": rsa}, {"pem": es}, {"pem": ed}]})))
+    let c = compile(with(
+        json!({"jwks": null, "algorithms": ["RS256", "ES256", "EdDSA"],
+        "pem": [{"kid": "r", "pem": rsa}, {"pem": es}, {"pem": ed}]}),
+    ))
     .unwrap();
     assert_eq!(c.providers[0].inline_keys.len(), 3);
 }
 
 #[test]
 fn rejections_name_the_field() {
-    let api = |consumers: Value| json!({"providers": [provider()], "api_keys": {"consumers": consumers}});
+    let api =
+        |consumers: Value| json!({"providers": [provider()], "api_keys": {"consumers": consumers}});
     let rule = |r: Value| json!({"providers": [provider()], "rules": [r]});
     let cases: Vec<(&str, Value, &str)> = vec![
         ("unknown field", json!({"provider": []}), "provider: unknown field `provider`"),
@@ -169,7 +201,9 @@ fn rejections_name_the_field() {
     for (name, config, expected) in cases {
         match compile(config) {
             Ok(_) => wrong.push(format!("{name}: accepted")),
-            Err(err) if !err.to_string().starts_with(expected) => wrong.push(format!("{name}: {err}")),
+            Err(err) if !err.to_string().starts_with(expected) => {
+                wrong.push(format!("{name}: {err}"))
+            }
             Err(_) => {}
         }
     }

@@ -158,14 +158,22 @@ mod tests {
 
     #[test]
     fn missing_credential_challenge_has_no_error_code() {
-        assert_eq!(challenge(Denial::MissingCredential).as_deref(), Some("Bearer realm=\"api\""));
+        assert_eq!(
+            challenge(Denial::MissingCredential).as_deref(),
+            Some("Bearer realm=\"api\"")
+        );
     }
 
     #[test]
     fn statuses_by_reason() {
         assert_eq!(Denial::InsufficientScope.status(), 403);
-        assert_eq!(Denial::InsufficientScope.reply("r").error, "insufficient_scope");
-        assert!(challenge(Denial::InsufficientScope).unwrap().contains("error=\"insufficient_scope\""));
+        assert_eq!(
+            Denial::InsufficientScope.reply("r").error,
+            "insufficient_scope"
+        );
+        assert!(challenge(Denial::InsufficientScope)
+            .unwrap()
+            .contains("error=\"insufficient_scope\""));
         assert_eq!(Denial::Forbidden.reply("r").status, 403);
         assert_eq!(Denial::KeysUnavailable.reply("r").status, 503);
         for d in Denial::ALL {

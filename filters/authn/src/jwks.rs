@@ -45,7 +45,9 @@ struct Jwks {
 }
 
 fn member(value: &Option<String>, name: &str) -> Result<Vec<u8>, String> {
-    let text = value.as_deref().ok_or_else(|| format!("missing member `{name}`"))?;
+    let text = value
+        .as_deref()
+        .ok_or_else(|| format!("missing member `{name}`"))?;
     decode_b64url(text).ok_or_else(|| format!("member `{name}` is not base64url without padding"))
 }
 
@@ -75,9 +77,16 @@ fn jwk_keys(jwk: &Jwk, allowed: &[Algorithm], allow_secrets: bool) -> Result<Vec
         None => None,
     };
     let (family, owned): (KeyFamily, Vec<Vec<u8>>) = match (jwk.kty.as_str(), jwk.crv.as_deref()) {
-        ("RSA", _) => (KeyFamily::Rsa, vec![member(&jwk.n, "n")?, member(&jwk.e, "e")?]),
+        ("RSA", _) => (
+            KeyFamily::Rsa,
+            vec![member(&jwk.n, "n")?, member(&jwk.e, "e")?],
+        ),
         ("EC", Some(crv @ ("P-256" | "P-384"))) => {
-            let (family, len) = if crv == "P-256" { (KeyFamily::P256, 32) } else { (KeyFamily::P384, 48) };
+            let (family, len) = if crv == "P-256" {
+                (KeyFamily::P256, 32)
+            } else {
+                (KeyFamily::P384, 48)
+            };
             let (x, y) = (member(&jwk.x, "x")?, member(&jwk.y, "y")?);
             if x.len() != len || y.len() != len {
                 return Err(format!("`x`/`y` must be {len} bytes for {crv}"));
@@ -93,7 +102,8 @@ fn jwk_keys(jwk: &Jwk, allowed: &[Algorithm], allow_secrets: bool) -> Result<Vec
         (kty, crv) => {
             return Err(format!(
                 "unsupported key type `{kty}`{}",
-                crv.map(|c| format!(" with curve `{c}`")).unwrap_or_default()
+                crv.map(|c| format!(" with curve `{c}`"))
+                    .unwrap_or_default()
             ))
         }
     };
@@ -124,7 +134,11 @@ fn build(
         }
         let verifier = Verifier::new(alg, material)
             .ok_or_else(|| format!("not a valid {} key", alg.name()))?;
-        keys.push(Key { kid: kid.clone(), verifier, fingerprint });
+        keys.push(Key {
+            kid: kid.clone(),
+            verifier,
+            fingerprint,
+        });
     }
     Ok(keys)
 }
@@ -142,7 +156,8 @@ impl KeySet {
         let mut keys = Vec::new();
         for (i, value) in doc.keys.into_iter().enumerate() {
             let field = format!("keys[{i}]");
-            let jwk: Jwk = serde_json::from_value(value).map_err(|e| (field.clone(), e.to_string()))?;
+            let jwk: Jwk =
+                serde_json::from_value(value).map_err(|e| (field.clone(), e.to_string()))?;
             keys.extend(jwk_keys(&jwk, allowed, allow_secrets).map_err(|e| (field, e))?);
         }
         Ok(Self { keys })
@@ -152,7 +167,8 @@ impl KeySet {
     /// at the identity provider does not take the others down. Symmetric keys are never taken
     /// from the network.
     pub fn from_jwks_lenient(json: &[u8], allowed: &[Algorithm]) -> Result<(Self, usize), String> {
-        let doc: Jwks = serde_json::from_slice(json).map_err(|e| format!("not a JWKS document: {e}"))?;
+        let doc: Jwks =
+            serde_json::from_slice(json).map_err(|e| format!("not a JWKS document: {e}"))?;
         let mut keys = Vec::new();
         let mut skipped = 0;
         for value in doc.keys {
@@ -168,7 +184,11 @@ impl KeySet {
     }
 
     /// A PEM public key (RSA, P-256, P-384 or Ed25519 `SubjectPublicKeyInfo`).
-    pub fn from_pem(kid: Option<String>, pem: &str, allowed: &[Algorithm]) -> Result<Vec<Key>, String> {
+    pub fn from_pem(
+        kid: Option<String>,
+        pem: &str,
+        allowed: &[Algorithm],
+    ) -> Result<Vec<Key>, String> {
         use jwt_simple::prelude::{ECDSAP256PublicKeyLike, ECDSAP384PublicKeyLike};
         let pem = pem.trim();
         if let Ok(rsa) = jwt_simple::prelude::RS256PublicKey::from_pem(pem) {
@@ -180,23 +200,54 @@ impl KeySet {
         if let Ok(k) = jwt_simple::prelude::ES256PublicKey::from_pem(pem) {
             let point = k.public_key().to_bytes_uncompressed();
             let fp = fingerprint(KeyFamily::P256, &[&point]);
-            return build(kid, KeyFamily::P256, &KeyMaterial::Ec(&point), None, allowed, fp);
+            return build(
+                kid,
+                KeyFamily::P256,
+                &KeyMaterial::Ec(&point),
+                None,
+                allowed,
+                fp,
+            );
         }
         if let Ok(k) = jwt_simple::prelude::ES384PublicKey::from_pem(pem) {
             let point = k.public_key().to_bytes_uncompressed();
             let fp = fingerprint(KeyFamily::P384, &[&point]);
-            return build(kid, KeyFamily::P384, &KeyMaterial::Ec(&point), None, allowed, fp);
+            return build(
+                kid,
+                KeyFamily::P384,
+                &KeyMaterial::Ec(&point),
+                None,
+                allowed,
+                fp,
+            );
         }
         if let Ok(k) = jwt_simple::prelude::Ed25519PublicKey::from_pem(pem) {
             let x = k.to_bytes();
             let fp = fingerprint(KeyFamily::Ed25519, &[&x]);
-            return build(kid, KeyFamily::Ed25519, &KeyMaterial::Ed25519(&x), None, allowed, fp);
+            return build(
+                kid,
+                KeyFamily::Ed25519,
+                &KeyMaterial::Ed25519(&x),
+                None,
+                allowed,
+                fp,
+            );
         }
         Err("not a PEM RSA, P-256, P-384 or Ed25519 public key".into())
     }
 
+    /// Verifiers: one per key and accepted algorithm.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.keys.len()
+    }
+
+    /// Distinct keys (by material), for the keys-loaded gauge.
+    pub fn key_count(&self) -> usize {
+        let mut seen: Vec<u64> = self.keys.iter().map(|k| k.fingerprint).collect();
+        seen.sort_unstable();
+        seen.dedup();
+        seen.len()
     }
 
     pub fn is_empty(&self) -> bool {

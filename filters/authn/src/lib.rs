@@ -66,15 +66,22 @@ impl Context for AuthnRoot {
             .find(|(k, _)| k == ":status")
             .and_then(|(_, v)| v.parse::<u16>().ok());
         let body = host.http_call_response_body(body_size).unwrap_or_default();
-        let (Some(provider), Some(Some(remote))) =
-            (w.config.providers.get(p), w.state.borrow_mut().remote.get_mut(p).map(Option::take))
-        else {
+        let (Some(provider), Some(Some(remote))) = (
+            w.config.providers.get(p),
+            w.state.borrow_mut().remote.get_mut(p).map(Option::take),
+        ) else {
             return;
         };
         let mut remote = remote;
         if let Some(cfg) = &provider.remote {
             let now = unix_millis(host.now());
-            let result = remote.on_response(&host, cfg, &provider.algorithms, status.map(|s| (s, body)), now);
+            let result = remote.on_response(
+                &host,
+                cfg,
+                &provider.algorithms,
+                status.map(|s| (s, body)),
+                now,
+            );
             record_fetch(&w, p, &remote, result.installed, result.failed);
         }
         if let Some(slot) = w.state.borrow_mut().remote.get_mut(p) {
@@ -94,8 +101,12 @@ fn record_fetch(w: &Worker, p: usize, remote: &remote::RemoteState, installed: b
         if failed {
             m.jwks_fetch_failure.inc(&host);
         }
-        let inline = w.config.providers.get(p).map_or(0, |pr| pr.inline_keys.len());
-        let loaded = inline + remote.keys.as_ref().map_or(0, jwks::KeySet::len);
+        let inline = w
+            .config
+            .providers
+            .get(p)
+            .map_or(0, |pr| pr.inline_keys.key_count());
+        let loaded = inline + remote.keys.as_ref().map_or(0, jwks::KeySet::key_count);
         m.keys_loaded.record(&host, loaded as u64);
     }
 }
@@ -104,19 +115,31 @@ fn record_fetch(w: &Worker, p: usize, remote: &remote::RemoteState, installed: b
 /// the root context act on a stream by making it the effective context.
 fn settle_waiters(w: &Worker) {
     let host = ProxyWasmHost;
-    let ready: Vec<Waiter> = w.state.borrow_mut().take_ready_waiters(unix_millis(host.now()));
+    let ready: Vec<Waiter> = w
+        .state
+        .borrow_mut()
+        .take_ready_waiters(unix_millis(host.now()));
     for waiter in ready {
         if hostcalls::set_effective_context(waiter.context_id).is_err() {
             continue; // the stream is gone
         }
         let mut state = w.state.borrow_mut();
-        let outcome = Request { config: &w.config, state: &mut state, metrics: &w.metrics, host: &host, may_wait: false }.decide();
+        let outcome = Request {
+            config: &w.config,
+            state: &mut state,
+            metrics: &w.metrics,
+            host: &host,
+            may_wait: false,
+        }
+        .decide();
         match outcome {
             Outcome::Allow => {
                 let _ = hostcalls::resume_http_request();
             }
             Outcome::Deny(d) => host.send_local_reply(&d.reply(&w.config.realm)),
-            Outcome::Wait { .. } => host.send_local_reply(&denial::Denial::KeysUnavailable.reply(&w.config.realm)),
+            Outcome::Wait { .. } => {
+                host.send_local_reply(&denial::Denial::KeysUnavailable.reply(&w.config.realm))
+            }
         }
     }
 }
@@ -124,7 +147,11 @@ fn settle_waiters(w: &Worker) {
 impl RootContext for AuthnRoot {
     fn on_configure(&mut self, _size: usize) -> bool {
         let bytes = self.get_plugin_configuration();
-        let Some(config) = wasmgate_shared::config::load("authn", bytes.as_deref(), |raw: RawAuthnConfig| raw.compile()) else {
+        let Some(config) =
+            wasmgate_shared::config::load("authn", bytes.as_deref(), |raw: RawAuthnConfig| {
+                raw.compile()
+            })
+        else {
             return false;
         };
         let host = ProxyWasmHost;
@@ -132,13 +159,18 @@ impl RootContext for AuthnRoot {
         host.random_bytes(&mut seed);
         let metrics = AuthnMetrics::define(&host, &config);
         for (p, m) in config.providers.iter().zip(&metrics.providers) {
-            m.keys_loaded.record(&host, p.inline_keys.len() as u64);
+            m.keys_loaded
+                .record(&host, p.inline_keys.key_count() as u64);
         }
         if config.providers.iter().any(|p| p.remote.is_some()) {
             self.set_tick_period(Duration::from_millis(100));
         }
         let state = RefCell::new(WorkerState::new(&config, u64::from_le_bytes(seed)));
-        self.worker = Some(Rc::new(Worker { config, metrics, state }));
+        self.worker = Some(Rc::new(Worker {
+            config,
+            metrics,
+            state,
+        }));
         true
     }
 
@@ -147,9 +179,13 @@ impl RootContext for AuthnRoot {
         let host = ProxyWasmHost;
         let now = unix_millis(host.now());
         for (p, provider) in w.config.providers.iter().enumerate() {
-            let Some(cfg) = &provider.remote else { continue };
+            let Some(cfg) = &provider.remote else {
+                continue;
+            };
             let mut state = w.state.borrow_mut();
-            let Some(Some(remote)) = state.remote.get_mut(p) else { continue };
+            let Some(Some(remote)) = state.remote.get_mut(p) else {
+                continue;
+            };
             let result = remote.poll(&host, cfg, &provider.algorithms, now);
             if let Some(token) = result.dispatched {
                 self.fetches.insert(token, p);
@@ -184,16 +220,33 @@ impl HttpContext for AuthnStream {
         let w = &self.worker;
         let host = ProxyWasmHost;
         let mut state = w.state.borrow_mut();
-        let outcome = Request { config: &w.config, state: &mut state, metrics: &w.metrics, host: &host, may_wait: true }.decide();
+        let outcome = Request {
+            config: &w.config,
+            state: &mut state,
+            metrics: &w.metrics,
+            host: &host,
+            may_wait: true,
+        }
+        .decide();
         match outcome {
             Outcome::Allow => Action::Continue,
             Outcome::Deny(d) => {
                 host.send_local_reply(&d.reply(&w.config.realm));
                 Action::Pause
             }
-            Outcome::Wait { provider, reason, deadline_ms } => {
+            Outcome::Wait {
+                provider,
+                reason,
+                deadline_ms,
+            } => {
                 let generation = state.generation(provider);
-                state.waiters.push(Waiter { context_id: self.context_id, provider, reason, generation, deadline_ms });
+                state.waiters.push(Waiter {
+                    context_id: self.context_id,
+                    provider,
+                    reason,
+                    generation,
+                    deadline_ms,
+                });
                 Action::Pause
             }
         }

@@ -55,7 +55,11 @@ impl AuthnMetrics {
                     denied: counter(&format!("provider_{}_denied", p.name)),
                     jwks_fetch_success: counter(&format!("provider_{}_jwks_fetch_success", p.name)),
                     jwks_fetch_failure: counter(&format!("provider_{}_jwks_fetch_failure", p.name)),
-                    keys_loaded: Metric::gauge(host, FILTER, &format!("provider_{}_keys_loaded", p.name)),
+                    keys_loaded: Metric::gauge(
+                        host,
+                        FILTER,
+                        &format!("provider_{}_keys_loaded", p.name),
+                    ),
                 })
                 .collect(),
             rules: config

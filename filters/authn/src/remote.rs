@@ -5,9 +5,9 @@
 //! others see the version move on their next tick and re-parse only then. A failed fetch
 //! keeps the last good body and backs off exponentially.
 
+use crate::algorithm::Algorithm;
 use crate::config::RemoteJwks;
 use crate::jwks::KeySet;
-use crate::algorithm::Algorithm;
 use std::time::Duration;
 use wasmgate_shared::Host;
 
@@ -25,7 +25,11 @@ impl SharedJwks {
     pub fn encode(&self) -> Vec<u8> {
         let mut out = format!(
             "v1 {} {} {} {} {}\n",
-            self.version, self.fetched_at_ms, self.lease_until_ms, self.next_attempt_ms, self.failures
+            self.version,
+            self.fetched_at_ms,
+            self.lease_until_ms,
+            self.next_attempt_ms,
+            self.failures
         )
         .into_bytes();
         out.extend_from_slice(&self.body);
@@ -79,12 +83,20 @@ pub struct PollResult {
 
 fn backoff_ms(cfg: &RemoteJwks, failures: u32) -> u64 {
     let shift = failures.saturating_sub(1).min(20);
-    cfg.retry_initial_ms.saturating_mul(1 << shift).min(cfg.retry_max_ms)
+    cfg.retry_initial_ms
+        .saturating_mul(1 << shift)
+        .min(cfg.retry_max_ms)
 }
 
 fn read(host: &(impl Host + ?Sized), key: &str) -> (SharedJwks, Option<u32>) {
     let (value, cas) = host.shared_data(key);
-    (value.as_deref().and_then(SharedJwks::decode).unwrap_or_default(), cas)
+    (
+        value
+            .as_deref()
+            .and_then(SharedJwks::decode)
+            .unwrap_or_default(),
+        cas,
+    )
 }
 
 impl RemoteState {
@@ -138,13 +150,19 @@ impl RemoteState {
         }
         if cas.is_none() {
             // Creating a key is not atomic in Envoy: create it empty, then race on its CAS.
-            if host.set_shared_data(&cfg.shared_key, &shared.encode(), None).is_err() {
+            if host
+                .set_shared_data(&cfg.shared_key, &shared.encode(), None)
+                .is_err()
+            {
                 return result;
             }
             (shared, cas) = read(host, &cfg.shared_key);
         }
         shared.lease_until_ms = now_ms + cfg.timeout_ms + 1000;
-        if host.set_shared_data(&cfg.shared_key, &shared.encode(), cas).is_err() {
+        if host
+            .set_shared_data(&cfg.shared_key, &shared.encode(), cas)
+            .is_err()
+        {
             return result;
         }
         let headers = [
@@ -153,13 +171,22 @@ impl RemoteState {
             (":authority", cfg.authority.as_str()),
             ("accept", "application/json"),
         ];
-        match host.dispatch_http_call(&cfg.cluster, &headers, None, Duration::from_millis(cfg.timeout_ms)) {
+        match host.dispatch_http_call(
+            &cfg.cluster,
+            &headers,
+            None,
+            Duration::from_millis(cfg.timeout_ms),
+        ) {
             Ok(token) => {
                 self.in_flight = Some(token);
                 result.dispatched = Some(token);
             }
             Err(e) => {
-                log::warn!("wasmgate authn: JWKS fetch from cluster {} failed to start: {}", cfg.cluster, e.0);
+                log::warn!(
+                    "wasmgate authn: JWKS fetch from cluster {} failed to start: {}",
+                    cfg.cluster,
+                    e.0
+                );
                 self.finish(host, cfg, algorithms, None, now_ms, &mut result);
             }
         }
@@ -191,9 +218,9 @@ impl RemoteState {
         now_ms: u64,
         result: &mut PollResult,
     ) {
-        let usable = body.filter(|b| {
-            matches!(KeySet::from_jwks_lenient(b, algorithms), Ok((set, _)) if !set.is_empty())
-        });
+        let usable = body.filter(
+            |b| matches!(KeySet::from_jwks_lenient(b, algorithms), Ok((set, _)) if !set.is_empty()),
+        );
         self.refetch_wanted = false;
         for _ in 0..8 {
             let (mut shared, cas) = read(host, &cfg.shared_key);
@@ -211,7 +238,10 @@ impl RemoteState {
                     shared.next_attempt_ms = now_ms + backoff_ms(cfg, shared.failures);
                 }
             }
-            if host.set_shared_data(&cfg.shared_key, &shared.encode(), cas).is_ok() {
+            if host
+                .set_shared_data(&cfg.shared_key, &shared.encode(), cas)
+                .is_ok()
+            {
                 if usable.is_some() {
                     result.installed = self.install(&shared, algorithms);
                 } else {

@@ -21,7 +21,13 @@ fn config(extra: Value) -> Value {
 fn jwks_body(kids: &[&str]) -> Vec<u8> {
     let keys: Vec<Value> = kids
         .iter()
-        .map(|k| if *k == "rsa-b" { rsa_jwk(&rsa_b(), k) } else { rsa_jwk(&rsa_a(), k) })
+        .map(|k| {
+            if *k == "rsa-b" {
+                rsa_jwk(&rsa_b(), k)
+            } else {
+                rsa_jwk(&rsa_a(), k)
+            }
+        })
         .collect();
     json!({"keys": keys}).to_string().into_bytes()
 }
@@ -45,7 +51,14 @@ fn tick(h: &mut Harness, response: Option<(u16, Vec<u8>)>) -> PollResult {
 
 #[test]
 fn shared_value_round_trips() {
-    let s = SharedJwks { version: 3, fetched_at_ms: 10, lease_until_ms: 20, next_attempt_ms: 30, failures: 2, body: b"{\"keys\":[]}\n".to_vec() };
+    let s = SharedJwks {
+        version: 3,
+        fetched_at_ms: 10,
+        lease_until_ms: 20,
+        next_attempt_ms: 30,
+        failures: 2,
+        body: b"{\"keys\":[]}\n".to_vec(),
+    };
     assert_eq!(SharedJwks::decode(&s.encode()), Some(s));
     assert_eq!(SharedJwks::decode(b"v2 1 2 3 4 5\n"), None);
     assert_eq!(SharedJwks::decode(b"garbage"), None);
@@ -65,10 +78,22 @@ fn one_fetch_serves_two_workers() {
     let pa = ra.poll(&a, remote_cfg, algs, now);
     assert!(pa.dispatched.is_some());
     assert_eq!(a.calls()[0].cluster, "jwks");
-    assert!(a.calls()[0].headers.contains(&(":path".into(), "/.well-known/jwks.json".into())));
-    assert_eq!(rb.poll(&b, remote_cfg, algs, now), PollResult::default(), "lease held by worker a");
+    assert!(a.calls()[0]
+        .headers
+        .contains(&(":path".into(), "/.well-known/jwks.json".into())));
+    assert_eq!(
+        rb.poll(&b, remote_cfg, algs, now),
+        PollResult::default(),
+        "lease held by worker a"
+    );
     assert!(b.calls().is_empty());
-    let done = ra.on_response(&a, remote_cfg, algs, Some((200, jwks_body(&["rsa-a"]))), now);
+    let done = ra.on_response(
+        &a,
+        remote_cfg,
+        algs,
+        Some((200, jwks_body(&["rsa-a"]))),
+        now,
+    );
     assert!(done.installed);
     let pb = rb.poll(&b, remote_cfg, algs, now + 10);
     assert!(pb.installed && pb.dispatched.is_none());
@@ -76,7 +101,10 @@ fn one_fetch_serves_two_workers() {
     assert_eq!(rb.keys.as_ref().map(crate::jwks::KeySet::len), Some(6));
     assert!(b.calls().is_empty());
     // Nothing due until the refresh interval passes; then exactly one worker refreshes.
-    assert_eq!(ra.poll(&a, remote_cfg, algs, now + 1000), PollResult::default());
+    assert_eq!(
+        ra.poll(&a, remote_cfg, algs, now + 1000),
+        PollResult::default()
+    );
     let later = now + 61_000;
     assert!(rb.poll(&b, remote_cfg, algs, later).dispatched.is_some());
     assert!(ra.poll(&a, remote_cfg, algs, later).dispatched.is_none());
@@ -92,15 +120,31 @@ fn failed_refresh_keeps_last_good_keys_and_backs_off() {
     let failed = tick(&mut h, Some((503, b"down".to_vec())));
     assert!(failed.failed);
     assert!(h.state.remote[0].as_ref().unwrap().keys.is_some());
-    let fresh = rsa_a().sign(claims(json!({"sub": "bob", "exp": NOW + 7200}))).unwrap();
-    assert_eq!(h.bearer("/x", &fresh), Outcome::Allow, "last good keys still verify");
+    let fresh = rsa_a()
+        .sign(claims(json!({"sub": "bob", "exp": NOW + 7200})))
+        .unwrap();
+    assert_eq!(
+        h.bearer("/x", &fresh),
+        Outcome::Allow,
+        "last good keys still verify"
+    );
     assert_eq!(tick(&mut h, None), PollResult::default(), "backing off");
     h.host.advance(StdDuration::from_millis(1000));
-    assert!(tick(&mut h, None).failed, "retried after 1 s, then fails (no response)");
+    assert!(
+        tick(&mut h, None).failed,
+        "retried after 1 s, then fails (no response)"
+    );
     h.host.advance(StdDuration::from_millis(1000));
-    assert_eq!(tick(&mut h, None), PollResult::default(), "second backoff is 2 s");
+    assert_eq!(
+        tick(&mut h, None),
+        PollResult::default(),
+        "second backoff is 2 s"
+    );
     h.host.advance(StdDuration::from_millis(1000));
-    assert!(tick(&mut h, Some((200, b"not json".to_vec()))).failed, "an unusable body is a failure");
+    assert!(
+        tick(&mut h, Some((200, b"not json".to_vec()))).failed,
+        "an unusable body is a failure"
+    );
     assert!(h.state.remote[0].as_ref().unwrap().keys.is_some());
 }
 
@@ -109,15 +153,26 @@ fn requests_before_keys_wait_then_succeed_or_get_503() {
     let mut h = Harness::new(config(json!({"wait_for_keys_ms": 500})));
     let t = rsa_a().sign(claims(json!({}))).unwrap();
     let outcome = h.bearer("/x", &t);
-    let Outcome::Wait { provider: 0, reason: WaitReason::FirstKeys, deadline_ms } = outcome else {
+    let Outcome::Wait {
+        provider: 0,
+        reason: WaitReason::FirstKeys,
+        deadline_ms,
+    } = outcome
+    else {
         panic!("{outcome:?}");
     };
     assert_eq!(deadline_ms, now_ms(&h.host) + 500);
     let auth = format!("Bearer {t}");
-    assert_eq!(h.request("/x", &[("authorization", &auth)], false), Outcome::Deny(Denial::KeysUnavailable));
+    assert_eq!(
+        h.request("/x", &[("authorization", &auth)], false),
+        Outcome::Deny(Denial::KeysUnavailable)
+    );
     assert_eq!(Denial::KeysUnavailable.reply("r").status, 503);
     tick(&mut h, Some((200, jwks_body(&["rsa-a"]))));
-    assert_eq!(h.request("/x", &[("authorization", &auth)], false), Outcome::Allow);
+    assert_eq!(
+        h.request("/x", &[("authorization", &auth)], false),
+        Outcome::Allow
+    );
     assert_eq!(h.metric("denied_keys_unavailable"), 1);
 }
 
@@ -125,7 +180,13 @@ fn requests_before_keys_wait_then_succeed_or_get_503() {
 fn waiters_become_ready_when_keys_arrive_or_time_runs_out() {
     let mut h = Harness::new(config(json!({"wait_for_keys_ms": 500})));
     let now = now_ms(&h.host);
-    let waiter = |id| crate::state::Waiter { context_id: id, provider: 0, reason: WaitReason::FirstKeys, generation: 0, deadline_ms: now + 500 };
+    let waiter = |id| crate::state::Waiter {
+        context_id: id,
+        provider: 0,
+        reason: WaitReason::FirstKeys,
+        generation: 0,
+        deadline_ms: now + 500,
+    };
     h.state.waiters = vec![waiter(1), waiter(2)];
     assert!(h.state.take_ready_waiters(now).is_empty());
     assert_eq!(h.state.take_ready_waiters(now + 500).len(), 2);
@@ -139,13 +200,29 @@ fn a_new_kid_triggers_a_rate_limited_refetch() {
     let mut h = Harness::new(config(json!({})));
     tick(&mut h, Some((200, jwks_body(&["rsa-a"]))));
     let rotated = rsa_b().sign(claims(json!({}))).unwrap();
-    assert_eq!(h.bearer("/x", &rotated), Outcome::Deny(Denial::UnknownKey), "fetched just now");
+    assert_eq!(
+        h.bearer("/x", &rotated),
+        Outcome::Deny(Denial::UnknownKey),
+        "fetched just now"
+    );
     h.host.advance(StdDuration::from_secs(31));
     let outcome = h.bearer("/x", &rotated);
-    assert!(matches!(outcome, Outcome::Wait { reason: WaitReason::Rotation, .. }), "{outcome:?}");
+    assert!(
+        matches!(
+            outcome,
+            Outcome::Wait {
+                reason: WaitReason::Rotation,
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
     assert!(tick(&mut h, Some((200, jwks_body(&["rsa-b"])))).installed);
     let auth = format!("Bearer {rotated}");
-    assert_eq!(h.request("/x", &[("authorization", &auth)], false), Outcome::Allow);
+    assert_eq!(
+        h.request("/x", &[("authorization", &auth)], false),
+        Outcome::Allow
+    );
 }
 
 #[test]
@@ -163,6 +240,9 @@ fn cached_tokens_die_with_their_key() {
     assert_eq!(h.metric("cache_hits"), 2);
     h.host.advance(StdDuration::from_secs(2));
     assert!(tick(&mut h, Some((200, jwks_body(&["rsa-b"])))).installed);
-    assert_eq!(h.request("/x", &[("authorization", &format!("Bearer {t}"))], false), Outcome::Deny(Denial::UnknownKey));
+    assert_eq!(
+        h.request("/x", &[("authorization", &format!("Bearer {t}"))], false),
+        Outcome::Deny(Denial::UnknownKey)
+    );
     assert_eq!(h.metric("cache_hits"), 2);
 }

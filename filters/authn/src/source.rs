@@ -8,9 +8,16 @@ use wasmgate_shared::Host;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenSource {
     /// Lower-case header name; the prefix (such as `Bearer `) is matched case-insensitively.
-    Header { name: String, prefix: String },
-    Query { name: String },
-    Cookie { name: String },
+    Header {
+        name: String,
+        prefix: String,
+    },
+    Query {
+        name: String,
+    },
+    Cookie {
+        name: String,
+    },
 }
 
 /// The value after `prefix` (scheme compared case-insensitively, RFC 7235), trimmed.
@@ -146,7 +153,10 @@ mod tests {
         assert_eq!(cookie("a=1; jwt=tok; b=2", "jwt"), Some("tok"));
         assert_eq!(cookie("a=1;jwt=\"tok\"", "jwt"), Some("tok"));
         assert_eq!(cookie("xjwt=1", "jwt"), None);
-        assert_eq!(without_cookie("a=1; jwt=tok; b=2", "jwt").as_deref(), Some("a=1; b=2"));
+        assert_eq!(
+            without_cookie("a=1; jwt=tok; b=2", "jwt").as_deref(),
+            Some("a=1; b=2")
+        );
         assert_eq!(without_cookie("jwt=tok", "jwt"), None);
     }
 
@@ -156,8 +166,13 @@ mod tests {
             .with_request("GET", "/p?token=q&x=1", "h")
             .with_request_header("authorization", "Bearer h")
             .with_request_header("cookie", "s=c; o=1");
-        let header = TokenSource::Header { name: "authorization".into(), prefix: "Bearer ".into() };
-        let query = TokenSource::Query { name: "token".into() };
+        let header = TokenSource::Header {
+            name: "authorization".into(),
+            prefix: "Bearer ".into(),
+        };
+        let query = TokenSource::Query {
+            name: "token".into(),
+        };
         let cookie = TokenSource::Cookie { name: "s".into() };
         assert_eq!(header.extract(&host).as_deref(), Some("h"));
         assert_eq!(query.extract(&host).as_deref(), Some("q"));

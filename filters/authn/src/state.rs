@@ -2,10 +2,10 @@
 //! verified-token cache, and the requests paused until keys arrive. Shared by the root context
 //! and the stream contexts of that worker through an `Rc<RefCell<_>>` (one thread).
 
+use crate::algorithm::Algorithm;
 use crate::cache::TokenCache;
 use crate::config::AuthnConfig;
 use crate::jwks::Key;
-use crate::algorithm::Algorithm;
 use crate::remote::RemoteState;
 use serde_json::{Map, Value};
 use std::rc::Rc;

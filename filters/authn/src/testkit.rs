@@ -9,20 +9,25 @@ pub const ISSUER: &str = "https://issuer.test";
 pub const AUDIENCE: &str = "api";
 
 pub fn rsa_a() -> RS256KeyPair {
-    RS256KeyPair::from_pem(include_str!("../testdata/rsa-a.pem")).unwrap().with_key_id("rsa-a")
+    RS256KeyPair::from_pem(include_str!("../testdata/rsa-a.pem"))
+        .unwrap()
+        .with_key_id("rsa-a")
 }
 
 pub fn rsa_b() -> RS256KeyPair {
-    RS256KeyPair::from_pem(include_str!("../testdata/rsa-b.pem")).unwrap().with_key_id("rsa-b")
+    RS256KeyPair::from_pem(include_str!("../testdata/rsa-b.pem"))
+        .unwrap()
+        .with_key_id("rsa-b")
 }
 
 /// Claims that pass a provider with [`ISSUER`]/[`AUDIENCE`] at [`NOW`], merged with `extra`
 /// (a `null` in `extra` removes the claim).
 pub fn claims(extra: Value) -> JWTClaims<Map<String, Value>> {
-    let mut map = json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "alice", "iat": NOW - 10, "exp": NOW + 3600})
-        .as_object()
-        .cloned()
-        .unwrap();
+    let mut map =
+        json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "alice", "iat": NOW - 10, "exp": NOW + 3600})
+            .as_object()
+            .cloned()
+            .unwrap();
     if let Value::Object(e) = extra {
         for (k, v) in e {
             if v.is_null() {

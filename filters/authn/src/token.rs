@@ -106,7 +106,11 @@ mod tests {
 
     #[test]
     fn parses_header_claims_and_signing_input() {
-        let t = token(r#"{"alg":"RS256","kid":"k1","typ":"JWT"}"#, r#"{"sub":"u"}"#, b"sig");
+        let t = token(
+            r#"{"alg":"RS256","kid":"k1","typ":"JWT"}"#,
+            r#"{"sub":"u"}"#,
+            b"sig",
+        );
         let jwt = parse(&t).unwrap();
         assert_eq!(jwt.header.alg, "RS256");
         assert_eq!(jwt.header.kid.as_deref(), Some("k1"));
@@ -123,22 +127,63 @@ mod tests {
             ("two segments", "a.b".into(), Denial::Malformed),
             ("four segments", "a.b.c.d".into(), Denial::Malformed),
             ("empty", String::new(), Denial::Malformed),
-            ("alg none", token(r#"{"alg":"none"}"#, "{}", b"s"), Denial::AlgorithmNotAllowed),
-            ("alg NONE", token(r#"{"alg":"NONE"}"#, "{}", b"s"), Denial::AlgorithmNotAllowed),
-            ("no alg", token(r#"{"kid":"a"}"#, "{}", b"s"), Denial::Malformed),
-            ("crit", token(r#"{"alg":"RS256","crit":["b64"]}"#, "{}", b"s"), Denial::Malformed),
-            ("typ not jwt", token(r#"{"alg":"RS256","typ":"JOSE+JSON"}"#, "{}", b"s"), Denial::Malformed),
-            ("claims array", token(ok_header, "[1]", b"s"), Denial::Malformed),
-            ("claims not json", token(ok_header, "x", b"s"), Denial::Malformed),
-            ("empty signature", token(ok_header, "{}", b""), Denial::Malformed),
+            (
+                "alg none",
+                token(r#"{"alg":"none"}"#, "{}", b"s"),
+                Denial::AlgorithmNotAllowed,
+            ),
+            (
+                "alg NONE",
+                token(r#"{"alg":"NONE"}"#, "{}", b"s"),
+                Denial::AlgorithmNotAllowed,
+            ),
+            (
+                "no alg",
+                token(r#"{"kid":"a"}"#, "{}", b"s"),
+                Denial::Malformed,
+            ),
+            (
+                "crit",
+                token(r#"{"alg":"RS256","crit":["b64"]}"#, "{}", b"s"),
+                Denial::Malformed,
+            ),
+            (
+                "typ not jwt",
+                token(r#"{"alg":"RS256","typ":"JOSE+JSON"}"#, "{}", b"s"),
+                Denial::Malformed,
+            ),
+            (
+                "claims array",
+                token(ok_header, "[1]", b"s"),
+                Denial::Malformed,
+            ),
+            (
+                "claims not json",
+                token(ok_header, "x", b"s"),
+                Denial::Malformed,
+            ),
+            (
+                "empty signature",
+                token(ok_header, "{}", b""),
+                Denial::Malformed,
+            ),
             (
                 "padding",
-                format!("{}=.{}.{}", encode_b64url(b"{\"alg\":\"RS256\"}"), encode_b64url(b"{}"), "c2ln"),
+                format!(
+                    "{}=.{}.{}",
+                    encode_b64url(b"{\"alg\":\"RS256\"}"),
+                    encode_b64url(b"{}"),
+                    "c2ln"
+                ),
                 Denial::Malformed,
             ),
             (
                 "standard alphabet",
-                format!("{}.{}.a+/b", encode_b64url(ok_header.as_bytes()), encode_b64url(b"{}")),
+                format!(
+                    "{}.{}.a+/b",
+                    encode_b64url(ok_header.as_bytes()),
+                    encode_b64url(b"{}")
+                ),
                 Denial::Malformed,
             ),
         ];

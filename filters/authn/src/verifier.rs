@@ -38,7 +38,10 @@ impl std::fmt::Debug for Verifier {
 /// Public key material, as a JWK or PEM gives it.
 pub enum KeyMaterial<'a> {
     /// Big-endian modulus and exponent.
-    Rsa { n: &'a [u8], e: &'a [u8] },
+    Rsa {
+        n: &'a [u8],
+        e: &'a [u8],
+    },
     /// SEC1 point (`04 || x || y`).
     Ec(&'a [u8]),
     Ed25519(&'a [u8]),
@@ -74,12 +77,16 @@ impl Verifier {
             Algorithm::Rs384 => fast::RsaHash::Sha384,
             Algorithm::Rs512 => fast::RsaHash::Sha512,
             Algorithm::EdDsa => {
-                let KeyMaterial::Ed25519(x) = material else { return None };
+                let KeyMaterial::Ed25519(x) = material else {
+                    return None;
+                };
                 return fast::Ed25519PublicKey::from_bytes(x).map(Verifier::FastEd25519);
             }
             _ => return None,
         };
-        let KeyMaterial::Rsa { n, e } = material else { return None };
+        let KeyMaterial::Rsa { n, e } = material else {
+            return None;
+        };
         let key = fast::RsaPublicKey::from_components(n, e).filter(|k| k.bits() >= 2048)?;
         Some(Verifier::FastRsa(key, hash, alg))
     }
