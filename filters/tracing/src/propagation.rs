@@ -162,73 +162,74 @@ fn nonzero<const N: usize>(bytes: &[u8], host: &impl Host) -> [u8; N] {
     id
 }
 
-/// Decides the request's trace context and header edits from its `headers`.
-pub fn plan(config: &TracingConfig, headers: &[(String, String)], host: &impl Host) -> Plan {
-    let incoming = Incoming::read(config, headers);
+/// What the extracted formats said, in configured order.
+struct Extracted {
+    /// The first usable parent and the format it came in.
+    parent: Option<(Format, ParentContext)>,
+    /// A bare sampling decision (B3 `0`/`1`/`d` without ids), used if no parent follows.
+    decision: Sampling,
+    invalid: bool,
+}
 
-    // The first format (in configured order) with a usable parent wins; a bare sampling
-    // decision is remembered in case no parent follows.
-    let mut parent: Option<(Format, ParentContext)> = None;
-    let mut decision = Sampling::Defer;
-    let mut invalid_incoming = false;
+fn extract(config: &TracingConfig, incoming: &Incoming<'_>) -> Extracted {
+    let mut out = Extracted {
+        parent: None,
+        decision: Sampling::Defer,
+        invalid: false,
+    };
     for &format in &config.extract {
         match incoming.find(format) {
             Found::Absent => {}
-            Found::Invalid => invalid_incoming = true,
-            Found::SamplingOnly(sampling) => {
-                if decision == Sampling::Defer {
-                    decision = sampling;
-                }
+            Found::Invalid => out.invalid = true,
+            Found::SamplingOnly(sampling) if out.decision == Sampling::Defer => {
+                out.decision = sampling;
             }
-            Found::Parent(found) => {
-                parent = Some((format, found));
+            Found::SamplingOnly(_) => {}
+            Found::Parent(parent) => {
+                out.parent = Some((format, parent));
                 break;
             }
         }
     }
+    out
+}
 
-    let client_trace_id = parent.as_ref().map(|(_, p)| hex::encode(&p.trace_id));
-    let (from, parent) = match parent {
-        Some((format, p)) if config.trust_incoming => (Some(format), Some(p)),
-        _ => (None, None),
+/// The gateway's span: a child of `parent`, or the root of a new trace sampled by
+/// `decision` or, when that is deferred, by the configured ratio.
+fn own_span(
+    config: &TracingConfig,
+    parent: Option<&ParentContext>,
+    decision: Sampling,
+    random: &RandomIds,
+) -> TraceContext {
+    let (trace_id, short_trace_id, parent_span_id, sampling) = match parent {
+        Some(p) => (p.trace_id, p.short_trace_id, Some(p.span_id), p.sampling),
+        None => (random.trace_id, false, None, decision),
     };
-    if !config.trust_incoming {
-        decision = Sampling::Defer;
+    TraceContext {
+        trace_id,
+        short_trace_id,
+        span_id: random.span_id,
+        parent_span_id,
+        sampled: sampling
+            .decided()
+            .unwrap_or_else(|| config.sampler.sampled(&trace_id)),
+        debug: sampling == Sampling::Debug,
     }
-    let random = RandomIds::draw(host);
-    let context = match &parent {
-        Some(p) => TraceContext {
-            trace_id: p.trace_id,
-            short_trace_id: p.short_trace_id,
-            span_id: random.span_id,
-            parent_span_id: Some(p.span_id),
-            sampled: p
-                .sampling
-                .decided()
-                .unwrap_or_else(|| config.sampler.sampled(&p.trace_id)),
-            debug: p.sampling == Sampling::Debug,
-        },
-        None => {
-            let trace_id = random.trace_id;
-            TraceContext {
-                trace_id,
-                short_trace_id: false,
-                span_id: random.span_id,
-                parent_span_id: None,
-                sampled: decision
-                    .decided()
-                    .unwrap_or_else(|| config.sampler.sampled(&trace_id)),
-                debug: decision == Sampling::Debug,
-            }
-        }
-    };
+}
 
-    let mut edits: Vec<(String, Option<String>)> = Vec::new();
+/// Edits that leave exactly the injected formats upstream, all carrying `context`;
+/// `tracestate` travels only with the `traceparent` it came with (`from` W3C).
+fn trace_header_edits(
+    config: &TracingConfig,
+    incoming: &Incoming<'_>,
+    context: &TraceContext,
+    from: Option<Format>,
+    edits: &mut Vec<(String, Option<String>)>,
+) {
     let mut set = |name: &str, value: Option<String>| edits.push((name.to_string(), value));
-
-    // W3C: tracestate travels only with the traceparent it belongs to.
     if config.injects(Format::W3c) {
-        set(TRACEPARENT, Some(traceparent::format(&context)));
+        set(TRACEPARENT, Some(traceparent::format(context)));
         let state = match from {
             Some(Format::W3c) => tracestate::sanitize(incoming.tracestate.iter().copied()),
             _ => None,
@@ -241,12 +242,12 @@ pub fn plan(config: &TracingConfig, headers: &[(String, String)], host: &impl Ho
         set(TRACESTATE, None);
     }
     if config.injects(Format::B3) {
-        set(b3::SINGLE, Some(b3::format_single(&context)));
+        set(b3::SINGLE, Some(b3::format_single(context)));
     } else if incoming.has(Format::B3) {
         set(b3::SINGLE, None);
     }
     let multi = if config.injects(Format::B3multi) {
-        b3::format_multi(&context)
+        b3::format_multi(context)
     } else {
         Vec::new()
     };
@@ -265,13 +266,32 @@ pub fn plan(config: &TracingConfig, headers: &[(String, String)], host: &impl Ho
     for (name, value) in multi {
         set(name, Some(value));
     }
+}
 
+/// Decides the request's trace context and header edits from its `headers`.
+pub fn plan(config: &TracingConfig, headers: &[(String, String)], host: &impl Host) -> Plan {
+    let incoming = Incoming::read(config, headers);
+    let extracted = extract(config, &incoming);
+    let client_trace_id = extracted
+        .parent
+        .as_ref()
+        .map(|(_, p)| hex::encode(&p.trace_id));
+    // An untrusted client's context and sampling decision are not followed.
+    let (from, parent, decision) = match extracted.parent {
+        Some((format, p)) if config.trust_incoming => (Some(format), Some(p), extracted.decision),
+        _ if config.trust_incoming => (None, None, extracted.decision),
+        _ => (None, None, Sampling::Defer),
+    };
+    let random = RandomIds::draw(host);
+    let context = own_span(config, parent.as_ref(), decision, &random);
+
+    let mut edits = Vec::new();
+    trace_header_edits(config, &incoming, &context, from, &mut edits);
     if let Some(header) = &config.client_trace_id_header {
         if client_trace_id.is_some() || incoming.client_trace_id {
-            set(header, client_trace_id);
+            edits.push((header.clone(), client_trace_id));
         }
     }
-
     let kept_request_id = incoming
         .request_id
         .filter(|id| config.trust_incoming && request_id::is_acceptable(id));
@@ -279,7 +299,7 @@ pub fn plan(config: &TracingConfig, headers: &[(String, String)], host: &impl Ho
         Some(id) => id.to_string(),
         None => {
             let id = request_id::uuid_v4(random.request_id);
-            set(&config.request_id_header, Some(id.clone()));
+            edits.push((config.request_id_header.clone(), Some(id.clone())));
             id
         }
     };
@@ -303,7 +323,7 @@ pub fn plan(config: &TracingConfig, headers: &[(String, String)], host: &impl Ho
             Origin::Started
         },
         context,
-        invalid_incoming,
+        invalid_incoming: extracted.invalid,
         request_headers: edits,
         response_headers,
         trace_id,
