@@ -473,3 +473,16 @@ fn authn_rejects_an_invalid_configuration_naming_the_field() {
         "{log}"
     );
 }
+
+#[test]
+fn authn_gateway_chain_accepts_the_demo_token_and_leaves_public_open() {
+    let gw = Gateway::builder("gateway.yaml").start();
+    let demo = std::fs::read_to_string(repo_root().join("envoy-config/demo/demo-token.jwt")).unwrap();
+    let r = bearer(&gw, "/hello", demo.trim());
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.upstream_header("x-user-id").as_deref(), Some("demo-user"));
+    assert_eq!(gw.get("/public/hello", &[]).status, 200);
+    let r = gw.get("/hello", &[]);
+    assert_eq!(r.status, 401);
+    assert_eq!(r.header("www-authenticate"), Some("Bearer realm=\"wasmgate-demo\""));
+}
