@@ -122,6 +122,8 @@ pub struct Rule {
     /// Shared-data key prefix: changes whenever the bucket's definition changes, so state
     /// written under an older configuration is never read as this rule's.
     pub namespace: String,
+    /// The key of the constant / fallback slot, built once (the common case per request).
+    pub fallback_key: String,
 }
 
 impl Rule {
@@ -293,6 +295,7 @@ impl RawRule {
             on_missing_key: self.on_missing_key,
             shadow: self.shadow,
             mode: self.mode,
+            fallback_key: format!("{namespace}{budget}"),
             namespace,
         })
     }

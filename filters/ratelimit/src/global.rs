@@ -23,6 +23,7 @@ use crate::rls::{
     METHOD, SERVICE,
 };
 use prost::Message;
+use std::time::Duration;
 use wasmgate_shared::matching::path_only;
 use wasmgate_shared::metrics::Metric;
 use wasmgate_shared::{Host, LocalReply};
@@ -158,7 +159,9 @@ impl Global {
             })
     }
 
-    /// Decides from the service's answer: gRPC `status` and, for OK, the response `message`.
+    /// Decides from the service's answer: gRPC `status` and, for OK, the response `message`,
+    /// `waited` after the call was sent. Envoy ends a call that runs out of time with a
+    /// non-OK status (not always DEADLINE_EXCEEDED), so one that came at the timeout is one.
     pub fn decide(
         &self,
         limiter: &Limiter,
@@ -166,11 +169,15 @@ impl Global {
         rules: &[usize],
         status: u32,
         message: Option<&[u8]>,
+        waited: Duration,
     ) -> Decision {
         let response = match (status, message) {
             (GRPC_OK, Some(bytes)) => RateLimitResponse::decode(bytes).ok(),
             (GRPC_OK, None) => RateLimitResponse::decode(&[][..]).ok(),
             (GRPC_DEADLINE_EXCEEDED, _) => return self.fail(limiter, host, Failure::Timeout),
+            (_, _) if waited >= self.config.timeout => {
+                return self.fail(limiter, host, Failure::Timeout)
+            }
             (other, _) => return self.fail(limiter, host, Failure::Status(other)),
         };
         let Some(response) = response else {

@@ -349,6 +349,7 @@ fn only_the_rules_the_service_refused_count_as_limited() {
 enum Fault {
     Unavailable,
     Timeout,
+    Late,
     Garbage,
     Unknown,
     Dispatch,
@@ -363,6 +364,11 @@ fn fail_once(host: &FakeHost, p: &Plugin, fault: Fault) -> Step {
     match fault {
         Fault::Unavailable => p.on_response(host, pending, 14, 0),
         Fault::Timeout => p.on_response(host, pending, 4, 0),
+        Fault::Late => {
+            // Envoy's own timeout: UNAVAILABLE, once the configured time has passed.
+            host.advance(Duration::from_millis(250));
+            p.on_response(host, pending, 14, 0)
+        }
         Fault::Garbage => {
             host.set_call_response(&[], Some(&[0x0a, 0xff]));
             p.on_response(host, pending, 0, 2)
@@ -377,6 +383,7 @@ fn every_failure_applies_the_policy_and_is_counted() {
     let faults = [
         (Fault::Unavailable, "global_error"),
         (Fault::Timeout, "global_timeout"),
+        (Fault::Late, "global_timeout"),
         (Fault::Garbage, "global_bad_response"),
         (Fault::Unknown, "global_bad_response"),
         (Fault::Dispatch, "global_dispatch_failed"),

@@ -5,6 +5,7 @@
 //! empty bucket takes to fill; `r` = tokens left, `t` = seconds until the bucket is full again.
 
 use crate::config::HeaderStyle;
+use std::fmt::Write;
 
 /// One enforcing rule's view of the request, for the response fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,16 +34,23 @@ pub fn fields(
         return out;
     }
     if matches!(style, HeaderStyle::Ietf | HeaderStyle::Both) {
-        let policy: Vec<String> = quotas
-            .iter()
-            .map(|q| format!("\"{}\";q={};w={}", q.name, q.capacity, q.window_s))
-            .collect();
-        let state: Vec<String> = quotas
-            .iter()
-            .map(|q| format!("\"{}\";r={};t={}", q.name, q.remaining, q.reset_s))
-            .collect();
-        out.push(("ratelimit-policy", policy.join(", ")));
-        out.push(("ratelimit", state.join(", ")));
+        let mut policy = String::with_capacity(32 * quotas.len());
+        let mut state = String::with_capacity(32 * quotas.len());
+        for (i, q) in quotas.iter().enumerate() {
+            let sep = if i == 0 { "" } else { ", " };
+            let _ = write!(
+                policy,
+                "{sep}\"{}\";q={};w={}",
+                q.name, q.capacity, q.window_s
+            );
+            let _ = write!(
+                state,
+                "{sep}\"{}\";r={};t={}",
+                q.name, q.remaining, q.reset_s
+            );
+        }
+        out.push(("ratelimit-policy", policy));
+        out.push(("ratelimit", state));
     }
     if matches!(style, HeaderStyle::XRatelimit | HeaderStyle::Both) {
         if let Some(q) = quotas.get(headline).or(quotas.first()) {

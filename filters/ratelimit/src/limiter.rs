@@ -7,6 +7,12 @@
 //! residue of a conflict is that, between a write and its refund, another request may see one
 //! bucket `cost` tokens lower than it should: a refusal that would otherwise have been an
 //! admission, never the reverse.
+//!
+//! Each worker also remembers buckets it last saw short of tokens ([`ShortCache`]). Other
+//! workers can only take tokens, so until refill alone would give that bucket enough again a
+//! request is refused without reading shared data: a flood of refusals costs no shared-data
+//! traffic. (A refund by another worker is only seen once the memory expires: a refusal, never
+//! an admission.)
 
 use crate::bucket::SlotState;
 use crate::config::{HeaderStyle, MissingKey, RatelimitConfig, Rule};
@@ -14,6 +20,8 @@ use crate::headers::{ceil_seconds, fields, Quota};
 use crate::keys::locate;
 use crate::metrics::Metrics;
 use crate::table::{self, read_slot};
+use std::borrow::Cow;
+use std::cell::RefCell;
 use wasmgate_shared::host::unix_nanos;
 use wasmgate_shared::{Host, LocalReply, SharedDataError};
 
@@ -26,6 +34,51 @@ pub struct Limiter {
     pub config: RatelimitConfig,
     pub seed: (u64, u64),
     pub metrics: Metrics,
+    short: ShortCache,
+}
+
+/// Buckets this worker last saw short of tokens, direct-mapped by (rule, slot).
+struct ShortCache(RefCell<Vec<Option<Short>>>);
+
+#[derive(Clone, Copy)]
+struct Short {
+    rule: usize,
+    slot: u32,
+    state: SlotState,
+}
+
+const SHORT_ENTRIES: usize = 256;
+
+impl ShortCache {
+    fn new() -> Self {
+        Self(RefCell::new(vec![None; SHORT_ENTRIES]))
+    }
+
+    fn index(rule: usize, slot: u32) -> usize {
+        (rule.wrapping_mul(0x9E37) ^ slot as usize) % SHORT_ENTRIES
+    }
+
+    /// The remembered state if it still cannot pay `cost` at `now` (after refill).
+    fn still_short(&self, c: &Charge<'_>, now: u64) -> Option<SlotState> {
+        let cache = self.0.borrow();
+        let entry = cache.get(Self::index(c.metrics_index, c.slot))?.as_ref()?;
+        if entry.rule != c.metrics_index || entry.slot != c.slot {
+            return None;
+        }
+        let state = c.rule.limit.refill(entry.state, now);
+        (state.tokens < c.rule.cost).then_some(state)
+    }
+
+    fn remember(&self, c: &Charge<'_>, state: SlotState, short: bool) {
+        let mut cache = self.0.borrow_mut();
+        if let Some(entry) = cache.get_mut(Self::index(c.metrics_index, c.slot)) {
+            *entry = short.then_some(Short {
+                rule: c.metrics_index,
+                slot: c.slot,
+                state,
+            });
+        }
+    }
 }
 
 /// What the filter does with the request.
@@ -41,7 +94,8 @@ pub enum Verdict {
 struct Charge<'a> {
     rule: &'a Rule,
     metrics_index: usize,
-    key: String,
+    slot: u32,
+    key: Cow<'a, str>,
     owner: u64,
 }
 
@@ -70,6 +124,7 @@ impl Limiter {
             config,
             seed,
             metrics,
+            short: ShortCache::new(),
         }
     }
 
@@ -136,13 +191,19 @@ impl Limiter {
                     None => None,
                 }
             };
-            let (slot, owner) = located.map_or((rule.fallback_slot(), FALLBACK_OWNER), |at| {
-                (at.slot, at.fingerprint)
-            });
+            let (slot, key, owner) = match located {
+                Some(at) => (at.slot, Cow::Owned(rule.slot_key(at.slot)), at.fingerprint),
+                None => (
+                    rule.fallback_slot(),
+                    Cow::Borrowed(rule.fallback_key.as_str()),
+                    FALLBACK_OWNER,
+                ),
+            };
             charges.push(Charge {
                 rule,
                 metrics_index: i,
-                key: rule.slot_key(slot),
+                slot,
+                key,
                 owner,
             });
         }
@@ -158,13 +219,28 @@ impl Limiter {
         reads: &mut Vec<Read>,
     ) -> bool {
         for c in charges {
+            if !c.rule.shadow {
+                if let Some(state) = self.short.still_short(c, now) {
+                    // A sure refusal: nothing will be written, so no CAS token is needed.
+                    reads.push(Read {
+                        state,
+                        cas: 0,
+                        has_tokens: false,
+                    });
+                    continue;
+                }
+            }
             match read_slot(host, c.rule, &c.key, now) {
                 Some((state, cas)) => {
                     let state = c.rule.limit.refill(state, now);
+                    let has_tokens = state.tokens >= c.rule.cost;
+                    if !c.rule.shadow {
+                        self.short.remember(c, state, !has_tokens);
+                    }
                     reads.push(Read {
                         state,
                         cas,
-                        has_tokens: state.tokens >= c.rule.cost,
+                        has_tokens,
                     });
                 }
                 None => {

@@ -5,6 +5,7 @@
 use crate::config::RatelimitConfig;
 use crate::global::{Allowed, Decision, Global};
 use crate::limiter::{Limiter, Verdict};
+use std::time::SystemTime;
 use wasmgate_shared::{Host, LocalReply};
 
 pub struct Plugin {
@@ -16,6 +17,8 @@ pub struct Plugin {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pending {
     pub token: u32,
+    /// When the call was sent.
+    pub sent: SystemTime,
     /// Descriptor `i` of the call is rule `rules[i]`.
     pub rules: Vec<usize>,
     /// What the local buckets add to the response if the request goes on.
@@ -59,6 +62,7 @@ impl Plugin {
         match global.dispatch(host, &message) {
             Ok(token) => Step::Wait(Pending {
                 token,
+                sent: host.now(),
                 rules,
                 local_fields,
             }),
@@ -82,12 +86,14 @@ impl Plugin {
         } else {
             None
         };
+        let waited = host.now().duration_since(pending.sent).unwrap_or_default();
         let decision = global.decide(
             &self.limiter,
             host,
             &pending.rules,
             status,
             message.as_deref(),
+            waited,
         );
         finish(decision, pending.local_fields)
     }
