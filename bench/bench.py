@@ -152,7 +152,7 @@ def module(name: str) -> str:
     return str(path)
 
 
-def scenarios(signers: dict, pools: dict) -> tuple[list[Scenario], list[Comparison]]:
+def scenarios(signers: dict, pools: dict, only: str) -> tuple[list[Scenario], list[Comparison]]:
     rs = signers["RS256"]
     jwks = {alg: s.jwks() for alg, s in signers.items()}
     repeat = rs.token("user-repeat", int(time.time()))
@@ -224,8 +224,8 @@ def scenarios(signers: dict, pools: dict) -> tuple[list[Scenario], list[Comparis
         C("chain", "limit", "Wasm chain vs no filter"),
         C("chain_proxy", "native_chain_proxy", "Wasm chain vs native chain, proxied", 1.0),
     ]
-    if ONLY:
-        out = [s for s in out if re.search(ONLY, s.name)]
+    if only:
+        out = [s for s in out if re.search(only, s.name)]
         names = {s.name for s in out}
         comparisons = [c for c in comparisons if c.subject in names and c.reference in names]
     return out, comparisons
@@ -251,9 +251,9 @@ def wrk(scenario: Scenario, seconds: int) -> dict:
     raise SystemExit(f"bench: wrk failed on {scenario.name}:\n{out.stdout}\n{out.stderr}")
 
 
-def measure(scenario: Scenario) -> dict:
+def measure(scenario: Scenario, seconds: int = SECONDS) -> dict:
     cpu_before = scenario.envoy.cpu_ns()
-    result = wrk(scenario, SECONDS)
+    result = wrk(scenario, seconds)
     cpu = scenario.envoy.cpu_ns() - cpu_before
     seconds = result["duration_us"] / 1e6
     result["rps"] = result["requests"] / seconds
@@ -302,8 +302,8 @@ def machine() -> dict:
     mem = next((line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
                 if line.startswith("MemTotal")), "0")
     version = subprocess.run(envoy_command() + ["--version"], capture_output=True, text=True).stdout
-    envoy_version = re.search(r"version: (\S+)", version)
-    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n", 1)[0]
+    envoy_version = re.search(r"version: \S+/(\d+\.\d+\.\d+)/", version)
+    wrk_version = re.sub(r"\s*Copyright.*", "", subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n", 1)[0])
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     dirty = subprocess.run(["git", "status", "--porcelain", "--", "filters", "shared"], cwd=ROOT,
                            capture_output=True, text=True).stdout.strip()
@@ -320,8 +320,7 @@ def machine() -> dict:
     }
 
 
-def main() -> None:
-    started = time.time()
+def check_tools() -> None:
     for tool in ("wrk", "taskset"):
         if not shutil.which(tool):
             raise SystemExit(f"bench: `{tool}` is missing (make tools installs wrk)")
@@ -329,22 +328,23 @@ def main() -> None:
         raise SystemExit("bench: needs two cores (Envoy on one, wrk on the other)")
     for sub in ("configs", "logs", "tokens"):
         (WORK / sub).mkdir(parents=True, exist_ok=True)
-    info = machine()
 
-    log(f"minting keys and {POOL} tokens per algorithm")
+
+def start(pool_size: int, only: str = ONLY) -> tuple[list[Scenario], list[Comparison], list[Envoy]]:
+    """Mint keys and token pools, start the upstream and one Envoy per scenario, probe each.
+    The caller stops the returned Envoys (also when this raises: they are in the list)."""
+    log(f"minting keys and {pool_size} tokens per algorithm")
     signers = {alg: tokens.Signer(alg) for alg in ("RS256", "ES256", "EdDSA")}
     pools = {}
     for alg, signer in signers.items():
         pools[alg] = WORK / "tokens" / f"{alg}.txt"
-        pools[alg].write_text("\n".join(signer.pool(POOL)) + "\n")
-
+        pools[alg].write_text("\n".join(signer.pool(pool_size)) + "\n")
+    chosen, comparisons = scenarios(signers, pools, only)
     upstream_port = free_port()
-    upstream = Envoy("upstream", configs.upstream(upstream_port, free_port()))
-    all_scenarios, comparisons = scenarios(signers, pools)
-    envoys = [upstream]
+    envoys = [Envoy("upstream", configs.upstream(upstream_port, free_port()))]
+    log(f"starting {len(chosen)} Envoys on core {ENVOY_CORE}")
     try:
-        log(f"starting {len(all_scenarios)} Envoys on core {ENVOY_CORE}")
-        for s in all_scenarios:
+        for s in chosen:
             route = configs.proxy_route() if s.route == "proxy" else configs.direct_route()
             clusters = [configs.upstream_cluster(upstream_port)] if s.route == "proxy" else []
             s.envoy = Envoy(s.name, configs.bootstrap(free_port(), free_port(), s.filters, route, clusters, s.request_id))
@@ -352,10 +352,22 @@ def main() -> None:
         deadline = time.time() + 120
         for e in envoys:
             e.wait_ready(deadline)
-        memory = {s.name: s.envoy.memory() for s in all_scenarios}
-        for s in all_scenarios:
+        for s in chosen:
             probe(s)
+    except BaseException:
+        for e in envoys:
+            e.stop()
+        raise
+    return chosen, comparisons, envoys
 
+
+def main() -> None:
+    started = time.time()
+    check_tools()
+    info = machine()
+    all_scenarios, comparisons, envoys = start(POOL)
+    try:
+        memory = {s.name: s.envoy.memory() for s in all_scenarios}
         log(f"warm-up {WARMUP:g} s each")
         for s in all_scenarios:
             wrk(s, WARMUP)
