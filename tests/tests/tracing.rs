@@ -425,3 +425,27 @@ traceparent: 00-\xff\xfe\r\nx-request-id: \xc3\x28\r\n\r\n";
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(traceparent(&r).0, TRACE);
 }
+
+#[test]
+fn tracing_istio_plugin_config_runs_as_documented() {
+    // The WasmPlugin's `pluginConfig` is what Istio hands the filter as JSON.
+    let text =
+        std::fs::read_to_string(wasmgate_tests::repo_root().join("istio/tracing.yaml")).unwrap();
+    let plugin: serde_json::Value = serde_yaml::from_str(&text).unwrap();
+    let config = plugin["spec"]["pluginConfig"].clone();
+    assert!(config.is_object(), "no pluginConfig in istio/tracing.yaml");
+    let gw = Gateway::builder("tracing.yaml")
+        .plugin_config("tracing", config)
+        .start();
+    let r = gw.get("/", &[("traceparent", &format!("00-{TRACE}-{SPAN}-01"))]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let (trace, span, _) = traceparent(&r);
+    assert_ne!(trace, TRACE, "an untrusted edge starts its own trace");
+    assert_eq!(
+        r.upstream_header("x-client-trace-id").as_deref(),
+        Some(TRACE)
+    );
+    let b3 = r.upstream_header("b3").expect("b3 injected too");
+    assert!(b3.starts_with(&format!("{trace}-{span}-")), "{b3}");
+    assert!(r.header("traceresponse").is_some());
+}
