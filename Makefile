@@ -9,7 +9,7 @@ TARGET        := wasm32-wasip1
 FILTERS       := tracing authn ratelimit
 DIST          := dist
 # Debian packages the tests use (installed only when missing).
-APT_PACKAGES  := wrk docker-registry
+APT_PACKAGES  := wrk docker-registry redis-server clang libclang-dev
 CARGO         ?= cargo
 
 export WASMGATE_ROOT := $(CURDIR)
@@ -75,3 +75,9 @@ push: oci ## push the OCI images: make push REGISTRY=host:port/repo (plain HTTP 
 
 test-istio: build ## istio/ manifests vs Istio's CRD, OCI push/pull via a local registry, delivery into Envoy
 	$(VENV)/bin/python -m pytest -p no:cacheprovider -q tests/istio
+
+# The rate-limit service the global-mode tests run (tests/rls-server: limitador over Redis).
+# Its first build compiles RocksDB from C++ (limitador needs its disk_storage feature): ~10 min.
+.PHONY: rls-server
+rls-server: tools ## build target/debug/rls-server for tests/tests/ratelimit_global.rs
+	$(CARGO) build -p wasmgate-rls-server
