@@ -36,6 +36,7 @@ type BeforeWrite<'a> = Box<dyn FnMut(&str) + 'a>;
 struct Interfering<'a> {
     host: &'a FakeHost,
     before_write: RefCell<BeforeWrite<'a>>,
+    reads: std::cell::Cell<u32>,
 }
 
 impl Host for Interfering<'_> {
@@ -67,6 +68,7 @@ impl Host for Interfering<'_> {
         self.host.set_property(path, value)
     }
     fn shared_data(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
+        self.reads.set(self.reads.get() + 1);
         self.host.shared_data(key)
     }
     fn set_shared_data(
@@ -420,6 +422,7 @@ fn endless_conflicts_are_bounded_and_refused() {
             let value = store.get(key).unwrap();
             store.write(key, &value);
         })),
+        reads: Default::default(),
     };
     prepare(&host, "10.0.0.1", &[]);
     let Verdict::Limit(reply) = l.decide(&busy) else {
@@ -458,6 +461,7 @@ fn a_conflict_on_the_second_bucket_refunds_the_first() {
                 store.write(key, &s.encode());
             }
         })),
+        reads: Default::default(),
     };
     prepare(&host, "10.0.0.1", &[]);
     assert!(allowed(&l.decide(&racing)));
@@ -565,4 +569,64 @@ fn a_changed_rule_starts_from_fresh_buckets() {
     // An unchanged rule keeps its state across a reconfiguration.
     let same = limiter(&host, GLOBAL);
     assert_eq!(count_allowed(&same, &host, "10.0.0.1", 10), 0);
+}
+
+#[test]
+fn a_flood_of_refusals_reads_no_shared_data_until_refill_could_admit() {
+    let host = FakeHost::new();
+    let l = limiter(&host, GLOBAL); // 3 tokens, 1 per second
+    count_allowed(&l, &host, "10.0.0.1", 3);
+    let counting = Interfering {
+        host: &host,
+        before_write: RefCell::new(Box::new(|_: &str| {})),
+        reads: Default::default(),
+    };
+    let decide = || {
+        prepare(&host, "10.0.0.1", &[]);
+        l.decide(&counting)
+    };
+    assert!(
+        !allowed(&decide()),
+        "the bucket is empty: read once, remembered"
+    );
+    let reads = counting.reads.get();
+    for _ in 0..100 {
+        let Verdict::Limit(reply) = decide() else {
+            panic!("admitted from an empty bucket");
+        };
+        assert_eq!(header(&reply, "retry-after"), Some("1"));
+    }
+    assert_eq!(counting.reads.get(), reads, "refusals from memory");
+    assert_eq!(
+        host.metric("wasmgate_ratelimit_rule_global_limited"),
+        Some(101)
+    );
+    host.advance(Duration::from_secs(1));
+    assert!(
+        allowed(&decide()),
+        "refill makes the bucket worth reading again"
+    );
+    assert_eq!(counting.reads.get(), reads + 1);
+}
+
+#[test]
+fn tokens_given_back_by_another_worker_are_seen_once_the_memory_expires() {
+    let store = SharedStore::new();
+    let a = FakeHost::new().with_shared_store(store.clone());
+    let l = limiter(&a, GLOBAL);
+    count_allowed(&l, &a, "10.0.0.1", 3);
+    assert!(!allowed(&send(&l, &a, "10.0.0.1", &[])));
+    // Another worker refunds a token: this worker, remembering the bucket empty, refuses
+    // (stricter, never looser) until refill alone would have given it a token.
+    let key = l.config.rules[0].slot_key(0);
+    let mut s = SlotState::decode(&store.get(&key).unwrap()).unwrap();
+    s.tokens = 1;
+    store.write(&key, &s.encode());
+    assert!(!allowed(&send(&l, &a, "10.0.0.1", &[])));
+    a.advance(Duration::from_secs(1));
+    assert_eq!(
+        count_allowed(&l, &a, "10.0.0.1", 5),
+        2,
+        "the refund and one refill"
+    );
 }
