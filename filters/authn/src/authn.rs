@@ -52,9 +52,6 @@ pub struct Request<'a, H: Host + ?Sized> {
 
 impl<H: Host + ?Sized> Request<'_, H> {
     pub fn decide(&mut self) -> Outcome {
-        for name in &self.config.identity_headers {
-            self.host.set_request_header(name, None);
-        }
         let rule_index = self
             .config
             .rules
@@ -69,14 +66,14 @@ impl<H: Host + ?Sized> Request<'_, H> {
         let outcome = self.evaluate(rule);
         if let Some(m) = self.metrics.rules.get(rule_index) {
             match outcome {
-                Outcome::Allow => m.allowed.inc(self.host),
-                Outcome::Deny(_) => m.denied.inc(self.host),
+                Outcome::Allow => m.allowed.inc(),
+                Outcome::Deny(_) => m.denied.inc(),
                 Outcome::Wait { .. } => {}
             }
         }
         match outcome {
-            Outcome::Allow => self.metrics.allowed.inc(self.host),
-            Outcome::Deny(d) => self.metrics.denied(self.host, d),
+            Outcome::Allow => self.metrics.allowed.inc(),
+            Outcome::Deny(d) => self.metrics.denied(d),
             Outcome::Wait { .. } => {}
         }
         outcome
@@ -85,7 +82,10 @@ impl<H: Host + ?Sized> Request<'_, H> {
     fn evaluate(&mut self, rule: &Rule) -> Outcome {
         let mut identities = Vec::new();
         match &rule.requirement {
-            Requirement::Public => return Outcome::Allow,
+            Requirement::Public => {
+                self.forward(&[]);
+                return Outcome::Allow;
+            }
             Requirement::AnyOf(creds) => {
                 let mut first_error = None;
                 for cred in creds {
@@ -135,7 +135,7 @@ impl<H: Host + ?Sized> Request<'_, H> {
                 };
                 match find_consumer(&keys.consumers, &presented) {
                     Some(c) => {
-                        self.metrics.api_key_allowed.inc(self.host);
+                        self.metrics.api_key_allowed.inc();
                         let index = keys
                             .consumers
                             .iter()
@@ -144,7 +144,7 @@ impl<H: Host + ?Sized> Request<'_, H> {
                         Ok(Some(Identity::ApiKey(index)))
                     }
                     None => {
-                        self.metrics.api_key_denied.inc(self.host);
+                        self.metrics.api_key_denied.inc();
                         Err(Outcome::Deny(Denial::BadApiKey))
                     }
                 }
@@ -161,7 +161,7 @@ impl<H: Host + ?Sized> Request<'_, H> {
                 match result {
                     JwtResult::Valid(v) => {
                         if let Some(m) = pm {
-                            m.allowed.inc(self.host);
+                            m.allowed.inc();
                         }
                         Ok(Some(Identity::Jwt(v)))
                     }
@@ -170,7 +170,7 @@ impl<H: Host + ?Sized> Request<'_, H> {
                     }
                     JwtResult::Invalid(d) => {
                         if let Some(m) = pm {
-                            m.denied.inc(self.host);
+                            m.denied.inc();
                         }
                         Err(Outcome::Deny(d))
                     }
@@ -195,13 +195,13 @@ impl<H: Host + ?Sized> Request<'_, H> {
         let now = now_ms / 1000;
         if let Some(hit) = self.cache_lookup(tok, now) {
             if hit.provider == p {
-                self.metrics.cache_hits.inc(self.host);
+                self.metrics.cache_hits.inc();
                 return JwtResult::Valid(hit);
             }
             // Valid for another provider: this one does not own its issuer.
             return JwtResult::Invalid(Denial::WrongIssuer);
         }
-        self.metrics.cache_misses.inc(self.host);
+        self.metrics.cache_misses.inc();
         let jwt = match token::parse(tok) {
             Ok(j) => j,
             Err(d) => return JwtResult::Invalid(d),
@@ -318,7 +318,24 @@ impl<H: Host + ?Sized> Request<'_, H> {
         })
     }
 
+    /// Sets the identity headers for the upstream. Every managed header the client sent is
+    /// replaced or removed, so none can be forged; headers we set anyway need no removal first
+    /// (a set replaces every value), which saves host calls on the cache-hit path. A refused
+    /// request never reaches the upstream, so only allowed ones are cleaned.
     fn forward(&self, identities: &[Identity]) {
+        for name in &self.config.identity_headers {
+            let set_below = identities.iter().any(|id| match id {
+                Identity::Jwt(v) => v.headers.iter().any(|(h, _)| h == name),
+                Identity::ApiKey(_) => self
+                    .config
+                    .api_keys
+                    .as_ref()
+                    .is_some_and(|k| k.identity_header == *name),
+            });
+            if !set_below {
+                self.host.set_request_header(name, None);
+            }
+        }
         for id in identities {
             match id {
                 Identity::Jwt(v) => {

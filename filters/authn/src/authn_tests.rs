@@ -59,6 +59,7 @@ impl Harness {
     }
 
     pub fn metric(&self, name: &str) -> i64 {
+        self.metrics.flush(&self.host);
         self.host
             .metric(&format!("wasmgate_authn_{name}"))
             .unwrap_or(-1)

@@ -162,9 +162,10 @@ impl RootContext for AuthnRoot {
             m.keys_loaded
                 .record(&host, p.inline_keys.key_count() as u64);
         }
-        if config.providers.iter().any(|p| p.remote.is_some()) {
-            self.set_tick_period(Duration::from_millis(100));
-        }
+        // Ticks flush metrics; with remote JWKS they also poll shared keys and settle paused
+        // requests, which wants a short period.
+        let remote = config.providers.iter().any(|p| p.remote.is_some());
+        self.set_tick_period(Duration::from_millis(if remote { 100 } else { 1000 }));
         let state = RefCell::new(WorkerState::new(&config, u64::from_le_bytes(seed)));
         self.worker = Some(Rc::new(Worker {
             config,
@@ -177,6 +178,7 @@ impl RootContext for AuthnRoot {
     fn on_tick(&mut self) {
         let Some(w) = self.worker.clone() else { return };
         let host = ProxyWasmHost;
+        w.metrics.flush(&host);
         let now = unix_millis(host.now());
         for (p, provider) in w.config.providers.iter().enumerate() {
             let Some(cfg) = &provider.remote else {

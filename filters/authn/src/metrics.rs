@@ -3,32 +3,61 @@
 
 use crate::config::AuthnConfig;
 use crate::denial::Denial;
+use std::cell::Cell;
 use wasmgate_shared::metrics::Metric;
 use wasmgate_shared::Host;
 
 const FILTER: &str = "authn";
 
+/// A request-path counter: increments collect in the worker and reach the host on
+/// [`AuthnMetrics::flush`] (every tick). On a cache hit, a host call per increment would cost
+/// more than the rest of the filter's work.
+pub struct Counter {
+    metric: Metric,
+    pending: Cell<i64>,
+}
+
+impl Counter {
+    fn new(host: &(impl Host + ?Sized), name: &str) -> Self {
+        Self {
+            metric: Metric::counter(host, FILTER, name),
+            pending: Cell::new(0),
+        }
+    }
+
+    pub fn inc(&self) {
+        self.pending.set(self.pending.get() + 1);
+    }
+
+    fn flush(&self, host: &(impl Host + ?Sized)) {
+        let n = self.pending.replace(0);
+        if n != 0 {
+            self.metric.add(host, n);
+        }
+    }
+}
+
 pub struct ProviderMetrics {
-    pub allowed: Metric,
-    pub denied: Metric,
+    pub allowed: Counter,
+    pub denied: Counter,
     pub jwks_fetch_success: Metric,
     pub jwks_fetch_failure: Metric,
     pub keys_loaded: Metric,
 }
 
 pub struct RuleMetrics {
-    pub allowed: Metric,
-    pub denied: Metric,
+    pub allowed: Counter,
+    pub denied: Counter,
 }
 
 pub struct AuthnMetrics {
-    pub allowed: Metric,
+    pub allowed: Counter,
     /// Indexed like [`Denial::ALL`].
-    pub denied: Vec<Metric>,
-    pub cache_hits: Metric,
-    pub cache_misses: Metric,
-    pub api_key_allowed: Metric,
-    pub api_key_denied: Metric,
+    pub denied: Vec<Counter>,
+    pub cache_hits: Counter,
+    pub cache_misses: Counter,
+    pub api_key_allowed: Counter,
+    pub api_key_denied: Counter,
     pub providers: Vec<ProviderMetrics>,
     /// Indexed like `config.rules`, then the default rule last.
     pub rules: Vec<RuleMetrics>,
@@ -36,7 +65,7 @@ pub struct AuthnMetrics {
 
 impl AuthnMetrics {
     pub fn define(host: &(impl Host + ?Sized), config: &AuthnConfig) -> Self {
-        let counter = |name: &str| Metric::counter(host, FILTER, name);
+        let counter = |name: &str| Counter::new(host, name);
         Self {
             allowed: counter("allowed"),
             denied: Denial::ALL
@@ -53,8 +82,16 @@ impl AuthnMetrics {
                 .map(|p| ProviderMetrics {
                     allowed: counter(&format!("provider_{}_allowed", p.name)),
                     denied: counter(&format!("provider_{}_denied", p.name)),
-                    jwks_fetch_success: counter(&format!("provider_{}_jwks_fetch_success", p.name)),
-                    jwks_fetch_failure: counter(&format!("provider_{}_jwks_fetch_failure", p.name)),
+                    jwks_fetch_success: Metric::counter(
+                        host,
+                        FILTER,
+                        &format!("provider_{}_jwks_fetch_success", p.name),
+                    ),
+                    jwks_fetch_failure: Metric::counter(
+                        host,
+                        FILTER,
+                        &format!("provider_{}_jwks_fetch_failure", p.name),
+                    ),
                     keys_loaded: Metric::gauge(
                         host,
                         FILTER,
@@ -74,11 +111,32 @@ impl AuthnMetrics {
         }
     }
 
-    pub fn denied(&self, host: &(impl Host + ?Sized), denial: Denial) {
+    pub fn denied(&self, denial: Denial) {
         if let Some(i) = Denial::ALL.iter().position(|d| *d == denial) {
             if let Some(m) = self.denied.get(i) {
-                m.inc(host);
+                m.inc();
             }
+        }
+    }
+
+    /// Hands every pending increment to the host.
+    pub fn flush(&self, host: &(impl Host + ?Sized)) {
+        let singles = [
+            &self.allowed,
+            &self.cache_hits,
+            &self.cache_misses,
+            &self.api_key_allowed,
+            &self.api_key_denied,
+        ];
+        let providers = self.providers.iter().flat_map(|p| [&p.allowed, &p.denied]);
+        let rules = self.rules.iter().flat_map(|r| [&r.allowed, &r.denied]);
+        for c in singles
+            .into_iter()
+            .chain(&self.denied)
+            .chain(providers)
+            .chain(rules)
+        {
+            c.flush(host);
         }
     }
 }
