@@ -293,3 +293,23 @@ fn ratelimit_in_the_gateway_chain_refuses_the_sixth_request_of_a_burst() {
     );
     assert_eq!(&statuses[5..], [429, 429, 429], "{statuses:?}");
 }
+
+#[test]
+fn ratelimit_memory_stays_within_the_budget_for_many_clients() {
+    // 50 client addresses, a table of 4 slots of 3 tokens: addresses share slots, so no more
+    // than 12 requests pass and no more than 4 slots are ever in use.
+    let gw = gateway(
+        json!({"xff_trusted_hops": 2, "rules": [{"name": "per-client",
+        "key": [{"source": "client"}], "capacity": 3, "period_ms": 3_600_000, "budget": 4}]}),
+    );
+    let admitted = (0..50)
+        .filter(|i| {
+            let xff = format!("192.0.2.{i}");
+            gw.get("/", &[("x-forwarded-for", &xff)]).status == 200
+        })
+        .count();
+    assert!((3..=12).contains(&admitted), "{admitted}");
+    assert!(metric(&gw, "wasmgate_ratelimit_rule_per_client_keys_in_use") <= 4.0);
+    // Of any five addresses two share a slot; the second of them takes a token there.
+    assert!(metric(&gw, "wasmgate_ratelimit_rule_per_client_slot_collisions") >= 1.0);
+}
