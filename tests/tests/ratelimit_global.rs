@@ -161,7 +161,8 @@ fn per_key_limit(max: u64) -> String {
     )
 }
 
-/// The filter config: rule `per-key` (global, fallback bucket `fallback` per minute per key).
+/// The filter config: rule `per-key` (global; its fallback bucket holds `fallback` tokens per
+/// key and refills one an hour, so no test sees a refill).
 fn per_key_config(on_failure: &str, timeout_ms: u64, fallback: u64) -> serde_json::Value {
     json!({
         "global": {"cluster": "ratelimit_service", "domain": "test",
@@ -169,7 +170,7 @@ fn per_key_config(on_failure: &str, timeout_ms: u64, fallback: u64) -> serde_jso
         "rate_limit_headers": {"style": "both", "on_allowed": true},
         "rules": [{"name": "per-key", "mode": "global",
                    "key": [{"source": "header", "name": "x-api-key"}],
-                   "capacity": fallback, "period_ms": 60000}]
+                   "capacity": fallback, "refill": 1, "period_ms": 3_600_000}]
     })
 }
 
@@ -202,8 +203,8 @@ fn burst(gw: &Gateway, key: &str, n: usize) -> Vec<Response> {
 fn two_envoys_share_one_global_limit() {
     let redis = Redis::start();
     let rls = Rls::start(&redis, &per_key_limit(30), &[]);
-    let a = gateway(rls.port, per_key_config("deny", 1000, 1000));
-    let b = gateway(rls.port, per_key_config("deny", 1000, 1000));
+    let a = gateway(rls.port, per_key_config("deny", 5000, 1000));
+    let b = gateway(rls.port, per_key_config("deny", 5000, 1000));
     // Four clients, two per Envoy, 20 requests each, all at once: 80 asks for a limit of 30.
     let urls: Vec<String> = [&a, &a, &b, &b].iter().map(|g| g.url("/items")).collect();
     let workers: Vec<_> = urls
@@ -237,7 +238,7 @@ fn two_envoys_share_one_global_limit() {
 fn keys_are_counted_apart_and_refusals_carry_the_services_quota() {
     let redis = Redis::start();
     let rls = Rls::start(&redis, &per_key_limit(3), &[]);
-    let gw = gateway(rls.port, per_key_config("deny", 1000, 1000));
+    let gw = gateway(rls.port, per_key_config("deny", 5000, 1000));
     let a = burst(&gw, "alice", 4);
     assert_eq!(statuses(&a), (3, 1, 0));
     let allowed = &a[0];
@@ -269,7 +270,7 @@ fn the_services_headers_reach_the_client_and_the_upstream() {
             "x-quota-checked:limitador",
         ],
     );
-    let gw = gateway(rls.port, per_key_config("deny", 1000, 1000));
+    let gw = gateway(rls.port, per_key_config("deny", 5000, 1000));
     let r = gw.get("/items", &[("x-api-key", "k")]);
     assert_eq!(r.status, 200);
     assert_eq!(
@@ -325,13 +326,13 @@ fn redis_outage_falls_back_to_the_local_bucket_and_recovers() {
 #[test]
 fn a_stalled_redis_hits_the_filters_timeout_and_the_deny_policy() {
     let redis = Redis::start();
-    // The server waits 10 s on Redis; the filter gives up after 200 ms.
+    // The server waits 30 s on Redis; the filter gives up after 2 s.
     let rls = Rls::start(
         &redis,
         &per_key_limit(1000),
-        &["--storage-timeout-ms", "10000"],
+        &["--storage-timeout-ms", "30000"],
     );
-    let gw = gateway(rls.port, per_key_config("deny", 200, 5));
+    let gw = gateway(rls.port, per_key_config("deny", 2000, 5));
     assert_eq!(gw.get("/items", &[("x-api-key", "k")]).status, 200);
     redis.signal(libc::SIGSTOP);
     let r = gw.get("/items", &[("x-api-key", "k")]);
