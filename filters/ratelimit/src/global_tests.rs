@@ -366,7 +366,7 @@ fn fail_once(host: &FakeHost, p: &Plugin, fault: Fault) -> Step {
         Fault::Timeout => p.on_response(host, pending, 4, 0),
         Fault::Late => {
             // Envoy's own timeout: UNAVAILABLE, once the configured time has passed.
-            host.advance(Duration::from_millis(250));
+            host.advance(Duration::from_millis(240));
             p.on_response(host, pending, 14, 0)
         }
         Fault::Garbage => {
