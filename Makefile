@@ -49,7 +49,7 @@ lint: ## rustfmt and clippy (warnings are errors)
 unit: ## native unit tests of shared/ and every filter
 	$(CARGO) test --workspace --exclude wasmgate-tests
 
-integration: build ## integration tests against real Envoy
+integration: build rls-server ## integration tests against real Envoy
 	$(CARGO) test -p wasmgate-tests -- --test-threads 2
 
 test: tools lint build unit integration test-istio ## everything CI runs
