@@ -51,6 +51,23 @@ fn member(value: &Option<String>, name: &str) -> Result<Vec<u8>, String> {
     decode_b64url(text).ok_or_else(|| format!("member `{name}` is not base64url without padding"))
 }
 
+/// RFC 7518 §3.3: RSA keys of at least 2048 bits.
+fn check_rsa_size(n: &[u8]) -> Result<(), String> {
+    let first = n.iter().position(|b| *b != 0).unwrap_or(n.len());
+    let significant = n.get(first..).unwrap_or_default();
+    let bits = (significant.len() * 8).saturating_sub(
+        significant
+            .first()
+            .map_or(0, |b| b.leading_zeros() as usize),
+    );
+    if bits < 2048 {
+        return Err(format!(
+            "RSA modulus of {bits} bits; at least 2048 required"
+        ));
+    }
+    Ok(())
+}
+
 fn fingerprint(family: KeyFamily, parts: &[&[u8]]) -> u64 {
     let mut buf = vec![family as u8];
     for p in parts {
@@ -77,10 +94,11 @@ fn jwk_keys(jwk: &Jwk, allowed: &[Algorithm], allow_secrets: bool) -> Result<Vec
         None => None,
     };
     let (family, owned): (KeyFamily, Vec<Vec<u8>>) = match (jwk.kty.as_str(), jwk.crv.as_deref()) {
-        ("RSA", _) => (
-            KeyFamily::Rsa,
-            vec![member(&jwk.n, "n")?, member(&jwk.e, "e")?],
-        ),
+        ("RSA", _) => {
+            let n = member(&jwk.n, "n")?;
+            check_rsa_size(&n)?;
+            (KeyFamily::Rsa, vec![n, member(&jwk.e, "e")?])
+        }
         ("EC", Some(crv @ ("P-256" | "P-384"))) => {
             let (family, len) = if crv == "P-256" {
                 (KeyFamily::P256, 32)
@@ -193,6 +211,7 @@ impl KeySet {
         let pem = pem.trim();
         if let Ok(rsa) = jwt_simple::prelude::RS256PublicKey::from_pem(pem) {
             let c = rsa.to_components();
+            check_rsa_size(&c.n)?;
             let material = KeyMaterial::Rsa { n: &c.n, e: &c.e };
             let fp = fingerprint(KeyFamily::Rsa, &[&c.n, &c.e]);
             return build(kid, KeyFamily::Rsa, &material, None, allowed, fp);
