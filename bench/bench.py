@@ -3,8 +3,9 @@ no filter, in one run, interleaved, on 127.0.0.1.
 
 Every Envoy under test (one per scenario, `--concurrency 1`) starts once, pinned to core 0, and
 stays up; wrk, pinned to core 1, then drives each of them in turn for every round (the order
-reverses every other round, so slow drift does not favour either side of a pair). Results are
-medians over rounds; a ratio is the median of the per-round ratios of two runs of the same round.
+reverses every other round, so slow drift does not favour either side of a pair; the no-filter
+limit runs again before later groups). Results are medians over rounds; a ratio is the median
+of per-round ratios, each run against the reference's nearest run of the same round.
 Writes docs/benchmarks.md (between its result markers) and docs/benchmarks.svg.
 
 Environment: BENCH_ROUNDS (5), BENCH_SECONDS (3), BENCH_WARMUP (2, once before the first
@@ -330,6 +331,20 @@ def check_tools() -> None:
         (WORK / sub).mkdir(parents=True, exist_ok=True)
 
 
+def round_sequence(chosen: list[Scenario]) -> list[Scenario]:
+    """One round's order: the scenarios as listed, with the no-filter limit run again before
+    each later group, so that every "to limit" ratio pairs runs seconds apart, not minutes."""
+    by_name = {s.name: s for s in chosen}
+    again = {"ratelimit_admit": "limit", "chain": "limit", "chain_proxy": "limit_proxy"}
+    sequence = []
+    for s in chosen:
+        limit = by_name.get(again.get(s.name, ""))
+        if limit is not None:
+            sequence.append(limit)
+        sequence.append(s)
+    return sequence
+
+
 def start(pool_size: int, only: str = ONLY) -> tuple[list[Scenario], list[Comparison], list[Envoy]]:
     """Mint keys and token pools, start the upstream and one Envoy per scenario, probe each.
     The caller stops the returned Envoys (also when this raises: they are in the list)."""
@@ -371,11 +386,13 @@ def main() -> None:
         log(f"warm-up {WARMUP:g} s each")
         for s in all_scenarios:
             wrk(s, WARMUP)
+        sequence, position = round_sequence(all_scenarios), 0
         for r in range(ROUNDS):
-            order = all_scenarios if r % 2 == 0 else list(reversed(all_scenarios))
+            order = sequence if r % 2 == 0 else list(reversed(sequence))
             log(f"round {r + 1}/{ROUNDS}")
             for s in order:
-                s.runs.append(measure(s))
+                s.runs.append({**measure(s), "round": r, "position": position})
+                position += 1
                 last = s.runs[-1]
                 log(f"  {s.name:20} {last['rps']:9.0f} req/s  p50 {last['p50_us']:6d} us  "
                     f"p99 {last['p99_us']:6d} us  Envoy CPU {last['cpu_share']:.0%}")

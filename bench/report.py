@@ -22,18 +22,27 @@ NATIVE = {
 PROXIED = {"limit_proxy", "tracing_proxy", "chain_proxy", "native_chain_proxy"}
 
 
+def pairs(by_name: dict, subject: str, reference: str) -> list[tuple[dict, dict]]:
+    """Each run of `subject` with the run of `reference` nearest to it in the same round."""
+    out = []
+    for x in by_name[subject]["runs"]:
+        same_round = [y for y in by_name[reference]["runs"] if y["round"] == x["round"]]
+        if same_round:
+            out.append((x, min(same_round, key=lambda y: abs(y["position"] - x["position"]))))
+    return out
+
+
 def ratio_runs(by_name: dict, subject: str, reference: str) -> list[float]:
-    """Per-round ratios of requests/s: each pair ran in the same round, minutes apart at most."""
-    a, b = by_name[subject]["runs"], by_name[reference]["runs"]
-    return [x["rps"] / y["rps"] for x, y in zip(a, b) if y["rps"] > 0]
+    """Per-run ratios of requests/s, each against the nearest reference run of its round."""
+    return [x["rps"] / y["rps"] for x, y in pairs(by_name, subject, reference) if y["rps"] > 0]
 
 
 def cpu_ratio_runs(by_name: dict, subject: str, reference: str) -> list[float]:
     """The same ratio from Envoy's CPU time per request (reference / subject): what the
     requests/s ratio would be with both Envoys saturating their core. Less disturbed by
     other load on the machine than requests/s, since time spent descheduled does not count."""
-    a, b = by_name[subject]["runs"], by_name[reference]["runs"]
-    return [y["cpu_us_per_request"] / x["cpu_us_per_request"] for x, y in zip(a, b) if x["cpu_us_per_request"] > 0]
+    return [y["cpu_us_per_request"] / x["cpu_us_per_request"]
+            for x, y in pairs(by_name, subject, reference) if x["cpu_us_per_request"] > 0]
 
 
 def summarize(results: dict) -> dict:
@@ -104,7 +113,8 @@ def results_markdown(results: dict, summary: dict, plot_name: str) -> str:
         "",
         "### Ratios against the targets",
         "",
-        "Median of the per-round ratios of requests/s (both sides ran in the same round); min–max over rounds. "
+        "Median of per-round ratios of requests/s: each run against the reference's nearest run of the same round "
+        "(the limit runs again before the ratelimit and chain groups); min–max over rounds. "
         "*By CPU* is the same ratio computed from the Envoy's CPU time per request (reference ÷ subject), "
         "which other load on the machine disturbs less; the two agree when both Envoys keep their core busy.",
         "",
@@ -162,7 +172,8 @@ def results_markdown(results: dict, summary: dict, plot_name: str) -> str:
             "| scenario | " + " | ".join(f"round {i + 1}" for i in range(st["rounds"])) + " |",
             "|---|" + "---:|" * st["rounds"]]
     for s in results["scenarios"]:
-        out.append(f"| `{s['name']}` | " + " | ".join(f"{r['rps']:,.0f}" for r in s["runs"]) + " |")
+        per_round = [" / ".join(f"{r['rps']:,.0f}" for r in s["runs"] if r["round"] == i) for i in range(st["rounds"])]
+        out.append(f"| `{s['name']}` | " + " | ".join(per_round) + " |")
     out += ["", "</details>", "", END]
     return "\n".join(out)
 
