@@ -24,7 +24,6 @@ mod verifier;
 use authn::{Outcome, Request};
 use config::{AuthnConfig, RawAuthnConfig};
 use metrics::AuthnMetrics;
-use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
 use state::{Waiter, WorkerState};
@@ -120,7 +119,7 @@ fn settle_waiters(w: &Worker) {
         .borrow_mut()
         .take_ready_waiters(unix_millis(host.now()));
     for waiter in ready {
-        if hostcalls::set_effective_context(waiter.context_id).is_err() {
+        if !host.enter_stream(waiter.context_id) {
             continue; // the stream is gone
         }
         let mut state = w.state.borrow_mut();
@@ -134,7 +133,7 @@ fn settle_waiters(w: &Worker) {
         .decide();
         match outcome {
             Outcome::Allow => {
-                let _ = hostcalls::resume_http_request();
+                host.resume_request();
             }
             Outcome::Deny(d) => host.send_local_reply(&d.reply(&w.config.realm)),
             Outcome::Wait { .. } => {

@@ -142,6 +142,9 @@ pub struct FakeHost {
     calls: RefCell<Vec<HttpCall>>,
     call_fails: Cell<bool>,
     call_response: RefCell<CallResponse>,
+    current_stream: Cell<Option<u32>>,
+    gone_streams: RefCell<Vec<u32>>,
+    resumed: RefCell<Vec<u32>>,
 }
 
 impl Default for FakeHost {
@@ -158,6 +161,9 @@ impl Default for FakeHost {
             calls: RefCell::default(),
             call_fails: Cell::new(false),
             call_response: RefCell::default(),
+            current_stream: Cell::new(None),
+            gone_streams: RefCell::default(),
+            resumed: RefCell::default(),
         }
     }
 }
@@ -270,7 +276,17 @@ impl FakeHost {
         self.reply.borrow_mut().take();
     }
 
+    /// Marks a stream as ended by the client: `enter_stream` on it fails from now on.
+    pub fn end_stream(&self, context_id: u32) {
+        self.gone_streams.borrow_mut().push(context_id);
+    }
+
     // --- inspection ---
+    /// The streams resumed so far, by context id (0 = no stream entered), in order.
+    pub fn resumed_streams(&self) -> Vec<u32> {
+        self.resumed.borrow().clone()
+    }
+
     pub fn local_reply(&self) -> Option<LocalReply> {
         self.reply.borrow().clone()
     }
@@ -409,6 +425,17 @@ impl Host for FakeHost {
         if let Some(m) = self.metrics.borrow_mut().get_mut(id as usize) {
             m.value = i64::try_from(value).unwrap_or(i64::MAX);
         }
+    }
+
+    fn enter_stream(&self, context_id: u32) -> bool {
+        self.current_stream.set(Some(context_id));
+        !self.gone_streams.borrow().contains(&context_id)
+    }
+
+    fn resume_request(&self) {
+        self.resumed
+            .borrow_mut()
+            .push(self.current_stream.get().unwrap_or(0));
     }
 
     fn send_local_reply(&self, reply: &LocalReply) {

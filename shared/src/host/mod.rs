@@ -70,6 +70,13 @@ pub trait Host {
     fn increment_metric(&self, id: u32, delta: i64);
     fn record_metric(&self, id: u32, value: u64);
 
+    // --- streams decided later (from a callout response or a tick) ---
+    /// Makes the stream with `context_id` current, so the header and reply calls that follow
+    /// act on it; false if that stream is gone.
+    fn enter_stream(&self, context_id: u32) -> bool;
+    /// Lets the current (paused) request go on to the next filter.
+    fn resume_request(&self);
+
     // --- replies and callouts ---
     /// Ends the stream with `reply`; the filter then returns `Action::Pause`.
     fn send_local_reply(&self, reply: &LocalReply);

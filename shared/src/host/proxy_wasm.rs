@@ -151,6 +151,14 @@ impl Host for ProxyWasmHost {
         ok_or_log("record_metric", hostcalls::record_metric(id, value));
     }
 
+    fn enter_stream(&self, context_id: u32) -> bool {
+        hostcalls::set_effective_context(context_id).is_ok()
+    }
+
+    fn resume_request(&self) {
+        ok_or_log("resume_http_request", hostcalls::resume_http_request());
+    }
+
     fn send_local_reply(&self, reply: &LocalReply) {
         let body = reply.body();
         ok_or_log(
