@@ -95,6 +95,12 @@ impl Host for Interfering<'_> {
     fn record_metric(&self, id: u32, value: u64) {
         self.host.record_metric(id, value)
     }
+    fn enter_stream(&self, context_id: u32) -> bool {
+        self.host.enter_stream(context_id)
+    }
+    fn resume_request(&self) {
+        self.host.resume_request()
+    }
     fn send_local_reply(&self, reply: &LocalReply) {
         self.host.send_local_reply(reply)
     }
