@@ -6,6 +6,7 @@
 
 mod fake;
 mod proxy_wasm;
+mod random_pool;
 
 pub use self::proxy_wasm::ProxyWasmHost;
 pub use fake::{FakeHost, HttpCall, SharedStore};

@@ -1,11 +1,17 @@
 //! [`Host`] over the proxy-wasm ABI: the only place wasmgate calls `proxy_wasm::hostcalls`.
 //! A host call that fails is logged at debug level and turned into "absent", never a panic.
 
+use super::random_pool::RandomPool;
 use super::{Host, HostError, MetricKind, SharedDataError};
 use crate::reply::LocalReply;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, MapType, MetricType, Status};
 use std::time::{Duration, SystemTime};
+
+thread_local! {
+    // The VM is single-threaded; one pool per VM.
+    static RANDOM_POOL: std::cell::RefCell<RandomPool> = const { std::cell::RefCell::new(RandomPool::new()) };
+}
 
 /// Zero-sized: the host knows which context is current.
 #[derive(Debug, Default, Clone, Copy)]
@@ -124,14 +130,18 @@ impl Host for ProxyWasmHost {
     }
 
     fn random_bytes(&self, buf: &mut [u8]) {
-        // WASI `random_get`, which Envoy backs with its own CSPRNG.
-        if getrandom::fill(buf).is_err() {
-            log::warn!("random_get failed; using the clock as entropy");
-            let seed = super::unix_nanos(self.now());
-            for (i, b) in buf.iter_mut().enumerate() {
-                *b = (seed.rotate_left((i % 64) as u32) as u8) ^ (i as u8);
-            }
-        }
+        RANDOM_POOL.with(|pool| {
+            pool.borrow_mut().fill(buf, |block| {
+                // WASI `random_get`, which Envoy serves from its CSPRNG.
+                if getrandom::fill(block).is_err() {
+                    log::warn!("random_get failed; using the clock as entropy");
+                    let seed = super::unix_nanos(self.now());
+                    for (i, b) in block.iter_mut().enumerate() {
+                        *b = (seed.rotate_left((i % 64) as u32) as u8) ^ (i as u8);
+                    }
+                }
+            })
+        });
     }
 
     fn define_metric(&self, kind: MetricKind, name: &str) -> Option<u32> {
