@@ -100,12 +100,17 @@ def mib(n: int) -> str:
 
 def results_markdown(results: dict, summary: dict, plot_name: str) -> str:
     m, st = results["machine"], results["settings"]
+    niceness = ""
+    if m.get("nice") == "SCHED_FIFO":
+        niceness = " (Envoy and wrk at real-time priority, SCHED_FIFO)"
+    elif m.get("nice"):
+        niceness = f" (Envoy and wrk at nice {m['nice']})"
     out = [
         BEGIN,
         "",
         f"**Latest run:** {m['date']} · commit `{m['commit']}` · Envoy {m['envoy']} (`--concurrency 1`, V8) · "
         f"{m['wrk']} · {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Linux {m['kernel']} · "
-        f"load average {m['load_before'][0]:.2f} before, {m['load_after'][0]:.2f} after · "
+        f"load average {m['load_before'][0]:.2f} before, {m['load_after'][0]:.2f} after{niceness} · "
         f"{st['rounds']} rounds × {st['seconds']:g} s per scenario, {st['connections']} connections · "
         f"whole run {m['minutes']:.1f} min.",
         "",
