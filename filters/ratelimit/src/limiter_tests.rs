@@ -1,6 +1,5 @@
 use super::*;
 use crate::config::RawRatelimitConfig;
-use std::cell::RefCell;
 use std::time::Duration;
 use wasmgate_shared::config::parse;
 use wasmgate_shared::host::{FakeHost, SharedStore};
@@ -27,111 +26,6 @@ fn prepare(host: &FakeHost, client: &str, headers: &[(&str, &str)]) {
         host.add_request_header(k, v);
     }
     host.set_property(&["source", "address"], format!("{client}:40000").as_bytes());
-}
-
-type BeforeWrite<'a> = Box<dyn FnMut(&str) + 'a>;
-
-/// A worker whose every shared-data write is preceded by `before_write(key)`: another
-/// worker writing that key first, so this worker's CAS fails.
-struct Interfering<'a> {
-    host: &'a FakeHost,
-    before_write: RefCell<BeforeWrite<'a>>,
-    reads: std::cell::Cell<u32>,
-}
-
-impl Host for Interfering<'_> {
-    fn request_header(&self, name: &str) -> Option<String> {
-        self.host.request_header(name)
-    }
-    fn request_headers(&self) -> Vec<(String, String)> {
-        self.host.request_headers()
-    }
-    fn set_request_header(&self, name: &str, value: Option<&str>) {
-        self.host.set_request_header(name, value)
-    }
-    fn add_request_header(&self, name: &str, value: &str) {
-        self.host.add_request_header(name, value)
-    }
-    fn response_header(&self, name: &str) -> Option<String> {
-        self.host.response_header(name)
-    }
-    fn set_response_header(&self, name: &str, value: Option<&str>) {
-        self.host.set_response_header(name, value)
-    }
-    fn add_response_header(&self, name: &str, value: &str) {
-        self.host.add_response_header(name, value)
-    }
-    fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
-        self.host.property(path)
-    }
-    fn set_property(&self, path: &[&str], value: &[u8]) {
-        self.host.set_property(path, value)
-    }
-    fn shared_data(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
-        self.reads.set(self.reads.get() + 1);
-        self.host.shared_data(key)
-    }
-    fn set_shared_data(
-        &self,
-        key: &str,
-        value: &[u8],
-        cas: Option<u32>,
-    ) -> Result<(), SharedDataError> {
-        (self.before_write.borrow_mut())(key);
-        self.host.set_shared_data(key, value, cas)
-    }
-    fn now(&self) -> std::time::SystemTime {
-        self.host.now()
-    }
-    fn random_bytes(&self, buf: &mut [u8]) {
-        self.host.random_bytes(buf)
-    }
-    fn define_metric(&self, kind: wasmgate_shared::host::MetricKind, name: &str) -> Option<u32> {
-        self.host.define_metric(kind, name)
-    }
-    fn increment_metric(&self, id: u32, delta: i64) {
-        self.host.increment_metric(id, delta)
-    }
-    fn record_metric(&self, id: u32, value: u64) {
-        self.host.record_metric(id, value)
-    }
-    fn enter_stream(&self, context_id: u32) -> bool {
-        self.host.enter_stream(context_id)
-    }
-    fn resume_request(&self) {
-        self.host.resume_request()
-    }
-    fn send_local_reply(&self, reply: &LocalReply) {
-        self.host.send_local_reply(reply)
-    }
-    fn dispatch_http_call(
-        &self,
-        c: &str,
-        h: &[(&str, &str)],
-        b: Option<&[u8]>,
-        t: Duration,
-    ) -> Result<u32, wasmgate_shared::host::HostError> {
-        self.host.dispatch_http_call(c, h, b, t)
-    }
-    fn dispatch_grpc_call(
-        &self,
-        c: &str,
-        s: &str,
-        m: &str,
-        b: &[u8],
-        t: Duration,
-    ) -> Result<u32, wasmgate_shared::host::HostError> {
-        self.host.dispatch_grpc_call(c, s, m, b, t)
-    }
-    fn http_call_response_headers(&self) -> Vec<(String, String)> {
-        self.host.http_call_response_headers()
-    }
-    fn http_call_response_body(&self, size: usize) -> Option<Vec<u8>> {
-        self.host.http_call_response_body(size)
-    }
-    fn grpc_call_response_message(&self, size: usize) -> Option<Vec<u8>> {
-        self.host.grpc_call_response_message(size)
-    }
 }
 
 fn allowed(v: &Verdict) -> bool {
@@ -422,18 +316,16 @@ fn endless_conflicts_are_bounded_and_refused() {
     let l = limiter(&host, GLOBAL);
     let store = host.shared_store();
     // Another worker rewrites the bucket (same value, new CAS token) before every write.
-    let busy = Interfering {
-        host: &host,
-        before_write: RefCell::new(Box::new(|key: &str| {
-            let value = store.get(key).unwrap();
-            store.write(key, &value);
-        })),
-        reads: Default::default(),
-    };
+    let busy = store.clone();
+    store.before_each_write(move |key| {
+        let value = busy.get(key).unwrap();
+        busy.write(key, &value);
+    });
     prepare(&host, "10.0.0.1", &[]);
-    let Verdict::Limit(reply) = l.decide(&busy) else {
+    let Verdict::Limit(reply) = l.decide(&host) else {
         panic!("admitted without a successful write");
     };
+    store.clear_write_hook();
     assert_eq!(header(&reply, "retry-after"), Some("1"));
     assert_eq!(
         host.metric("wasmgate_ratelimit_cas_retries"),
@@ -456,22 +348,20 @@ fn a_conflict_on_the_second_bucket_refunds_the_first() {
     let key_a = l.config.rules[0].slot_key(0);
     let key_b = l.config.rules[1].slot_key(0);
     let mut interfered = false;
-    let racing = Interfering {
-        host: &host,
-        // Bucket a's write succeeds; before bucket b's, another worker takes a token from b.
-        before_write: RefCell::new(Box::new(|key: &str| {
-            if key == key_b && !interfered {
-                interfered = true;
-                let mut s = SlotState::decode(&store.get(key).unwrap()).unwrap();
-                s.tokens -= 1;
-                store.write(key, &s.encode());
-            }
-        })),
-        reads: Default::default(),
-    };
+    let racing = store.clone();
+    let contested = key_b.clone();
+    // Bucket a's write succeeds; before bucket b's, another worker takes a token from b.
+    store.before_each_write(move |key| {
+        if key == contested && !interfered {
+            interfered = true;
+            let mut s = SlotState::decode(&racing.get(key).unwrap()).unwrap();
+            s.tokens -= 1;
+            racing.write(key, &s.encode());
+        }
+    });
     prepare(&host, "10.0.0.1", &[]);
-    assert!(allowed(&l.decide(&racing)));
-    drop(racing);
+    assert!(allowed(&l.decide(&host)));
+    store.clear_write_hook();
     let tokens = |k: &str| SlotState::decode(&store.get(k).unwrap()).unwrap().tokens;
     assert_eq!(
         tokens(&key_a),
@@ -582,27 +472,23 @@ fn a_flood_of_refusals_reads_no_shared_data_until_refill_could_admit() {
     let host = FakeHost::new();
     let l = limiter(&host, GLOBAL); // 3 tokens, 1 per second
     count_allowed(&l, &host, "10.0.0.1", 3);
-    let counting = Interfering {
-        host: &host,
-        before_write: RefCell::new(Box::new(|_: &str| {})),
-        reads: Default::default(),
-    };
+    let store = host.shared_store();
     let decide = || {
         prepare(&host, "10.0.0.1", &[]);
-        l.decide(&counting)
+        l.decide(&host)
     };
     assert!(
         !allowed(&decide()),
         "the bucket is empty: read once, remembered"
     );
-    let reads = counting.reads.get();
+    let reads = store.reads();
     for _ in 0..100 {
         let Verdict::Limit(reply) = decide() else {
             panic!("admitted from an empty bucket");
         };
         assert_eq!(header(&reply, "retry-after"), Some("1"));
     }
-    assert_eq!(counting.reads.get(), reads, "refusals from memory");
+    assert_eq!(store.reads(), reads, "refusals from memory");
     assert_eq!(
         host.metric("wasmgate_ratelimit_rule_global_limited"),
         Some(101)
@@ -612,7 +498,7 @@ fn a_flood_of_refusals_reads_no_shared_data_until_refill_could_admit() {
         allowed(&decide()),
         "refill makes the bucket worth reading again"
     );
-    assert_eq!(counting.reads.get(), reads + 1);
+    assert_eq!(store.reads(), reads + 1);
 }
 
 #[test]

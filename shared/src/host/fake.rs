@@ -10,6 +10,8 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+/// Runs before every write, with the key being written.
+type WriteHook = Box<dyn FnMut(&str)>;
 type Interleave = Box<dyn FnMut(&mut HashMap<String, (Vec<u8>, u32)>)>;
 /// Headers and body of the callout response the filter reads next.
 type CallResponse = (Vec<(String, String)>, Option<Vec<u8>>);
@@ -19,6 +21,8 @@ struct StoreInner {
     values: HashMap<String, (Vec<u8>, u32)>,
     next_cas: u32,
     before_write: Vec<Interleave>,
+    before_each_write: Option<WriteHook>,
+    reads: u64,
     writes: u64,
     cas_mismatches: u64,
 }
@@ -35,6 +39,21 @@ impl SharedStore {
     /// Runs `f` on the raw map right before the next write, as another worker would.
     pub fn before_next_write(&self, f: impl FnMut(&mut HashMap<String, (Vec<u8>, u32)>) + 'static) {
         self.0.borrow_mut().before_write.push(Box::new(f));
+    }
+
+    /// Runs `f(key)` before every write through a host until [`SharedStore::clear_write_hook`]:
+    /// a busy worker racing this one. `f` may use this store's `get` and `write`.
+    pub fn before_each_write(&self, f: impl FnMut(&str) + 'static) {
+        self.0.borrow_mut().before_each_write = Some(Box::new(f));
+    }
+
+    pub fn clear_write_hook(&self) {
+        self.0.borrow_mut().before_each_write = None;
+    }
+
+    /// Reads through a host so far.
+    pub fn reads(&self) -> u64 {
+        self.0.borrow().reads
     }
 
     /// Writes `value` as a foreign worker would (bumps the CAS token).
@@ -68,6 +87,7 @@ impl SharedStore {
     }
 
     fn read(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
+        self.0.borrow_mut().reads += 1;
         match self.0.borrow().values.get(key) {
             Some((v, cas)) => (Some(v.clone()), Some(*cas)),
             None => (None, None),
@@ -80,6 +100,15 @@ impl SharedStore {
         value: &[u8],
         cas: Option<u32>,
     ) -> Result<(), SharedDataError> {
+        // The hook runs with the store unborrowed, so it can read and write it.
+        let each = self.0.borrow_mut().before_each_write.take();
+        if let Some(mut hook) = each {
+            hook(key);
+            let mut inner = self.0.borrow_mut();
+            if inner.before_each_write.is_none() {
+                inner.before_each_write = Some(hook);
+            }
+        }
         let hooks: Vec<Interleave> = std::mem::take(&mut self.0.borrow_mut().before_write);
         for mut hook in hooks {
             let mut inner = self.0.borrow_mut();
