@@ -46,6 +46,21 @@ struct Worker {
     state: RefCell<WorkerState>,
 }
 
+impl Worker {
+    /// Decides the current stream's request; `may_wait` lets it wait for keys still loading.
+    fn decide(&self, host: &ProxyWasmHost, may_wait: bool) -> Outcome {
+        let mut state = self.state.borrow_mut();
+        Request {
+            config: &self.config,
+            state: &mut state,
+            metrics: &self.metrics,
+            host,
+            may_wait,
+        }
+        .decide()
+    }
+}
+
 #[derive(Default)]
 struct AuthnRoot {
     worker: Option<Rc<Worker>>,
@@ -122,16 +137,7 @@ fn settle_waiters(w: &Worker) {
         if !host.enter_stream(waiter.context_id) {
             continue; // the stream is gone
         }
-        let mut state = w.state.borrow_mut();
-        let outcome = Request {
-            config: &w.config,
-            state: &mut state,
-            metrics: &w.metrics,
-            host: &host,
-            may_wait: false,
-        }
-        .decide();
-        match outcome {
+        match w.decide(&host, false) {
             Outcome::Allow => {
                 host.resume_request();
             }
@@ -220,16 +226,7 @@ impl HttpContext for AuthnStream {
     fn on_http_request_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
         let w = &self.worker;
         let host = ProxyWasmHost;
-        let mut state = w.state.borrow_mut();
-        let outcome = Request {
-            config: &w.config,
-            state: &mut state,
-            metrics: &w.metrics,
-            host: &host,
-            may_wait: true,
-        }
-        .decide();
-        match outcome {
+        match w.decide(&host, true) {
             Outcome::Allow => Action::Continue,
             Outcome::Deny(d) => {
                 host.send_local_reply(&d.reply(&w.config.realm));
@@ -240,6 +237,7 @@ impl HttpContext for AuthnStream {
                 reason,
                 deadline_ms,
             } => {
+                let mut state = w.state.borrow_mut();
                 let generation = state.generation(provider);
                 state.waiters.push(Waiter {
                     context_id: self.context_id,
