@@ -210,7 +210,7 @@ def write_docs(results: dict, summary: dict, doc: Path, plot: Path) -> None:
 
 def svg(comparisons: list, machine: dict) -> str:
     """A horizontal bar per comparison; the target, where there is one, as a tick."""
-    row, left, width, top = 26, 330, 420, 48
+    row, left, width, top = 26, 370, 420, 48
     scale_max = max(2.0, max(c["high"] for c in comparisons) * 1.05)
     height = top + row * len(comparisons) + 40
     x = lambda v: left + width * v / scale_max  # noqa: E731
