@@ -61,6 +61,11 @@ bench: build ## every filter vs native Envoy and no filter, same run (~10 min); 
 	$(CARGO) build --release --target $(TARGET) -p wasmgate-bench-floor
 	$(VENV)/bin/python bench/bench.py
 
+# Global mode vs Envoy's native ratelimit filter against the same rls-server and Redis (~3 min).
+.PHONY: bench-global
+bench-global: build rls-server ## ratelimit global mode vs native ratelimit filter, same service; writes docs/benchmarks.md
+	$(VENV)/bin/python bench/global.py
+
 clean: ## remove build output and the venv
 	rm -rf target $(DIST) $(VENV) .work
 
