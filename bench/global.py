@@ -169,7 +169,7 @@ def start_service() -> tuple[list[Process], int, str]:
         for p in started:
             p.stop()
         raise
-    kind = "release" if "release" in rls.parts else "debug"
+    kind = "debug" if "debug" in rls.parts else "optimized"
     return started, rls_port, kind
 
 
