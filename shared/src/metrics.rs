@@ -3,6 +3,7 @@
 //! namespace, so `/stats/prometheus` shows them by exactly that name (no `envoy_` prefix).
 
 use crate::host::{Host, MetricKind};
+use std::cell::Cell;
 
 /// A defined metric; a failed definition yields a metric that does nothing rather than a panic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +75,44 @@ impl Metric {
     }
 }
 
+/// A request-path counter whose increments collect in the worker and reach the host only on
+/// [`BatchedCounter::flush`] (a filter calls it from its root context's tick). A host call per
+/// increment costs more than most filters' own per-request work; the price is that the exposed
+/// value lags by up to one tick period. Lives in one worker's VM, so a `Cell` suffices.
+#[derive(Debug)]
+pub struct BatchedCounter {
+    metric: Metric,
+    pending: Cell<i64>,
+}
+
+impl BatchedCounter {
+    /// Defines the counter `wasmgate_<filter>_<name>` on the host.
+    pub fn new(host: &(impl Host + ?Sized), filter: &str, name: &str) -> Self {
+        Self {
+            metric: Metric::counter(host, filter, name),
+            pending: Cell::new(0),
+        }
+    }
+
+    /// Adds one locally; no host call.
+    pub fn inc(&self) {
+        self.add(1);
+    }
+
+    /// Adds `n` locally; no host call.
+    pub fn add(&self, n: i64) {
+        self.pending.set(self.pending.get().saturating_add(n));
+    }
+
+    /// Hands the pending increments to the host: one host call, none when nothing is pending.
+    pub fn flush(&self, host: &(impl Host + ?Sized)) {
+        let n = self.pending.replace(0);
+        if n != 0 {
+            self.metric.add(host, n);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,5 +133,20 @@ mod tests {
         m.inc(&host);
         m.add(&host, 2);
         assert_eq!(host.metric("wasmgate_tracing_traces_started"), Some(3));
+    }
+
+    #[test]
+    fn batched_counters_reach_the_host_only_on_flush() {
+        let host = FakeHost::new();
+        let c = BatchedCounter::new(&host, "tracing", "traces_started");
+        c.inc();
+        c.add(2);
+        assert_eq!(host.metric("wasmgate_tracing_traces_started"), Some(0));
+        c.flush(&host);
+        assert_eq!(host.metric("wasmgate_tracing_traces_started"), Some(3));
+        c.flush(&host);
+        c.inc();
+        c.flush(&host);
+        assert_eq!(host.metric("wasmgate_tracing_traces_started"), Some(4));
     }
 }

@@ -1,63 +1,36 @@
 //! Every metric the filter moves, defined once in the root context (names are
-//! `wasmgate_authn_<name>`; rule and provider names come from the configuration).
+//! `wasmgate_authn_<name>`; rule and provider names come from the configuration). Request-path
+//! counters are batched and reach the host on [`AuthnMetrics::flush`] (every tick): on a cache
+//! hit, a host call per increment would cost more than the rest of the filter's work.
 
 use crate::config::AuthnConfig;
 use crate::denial::Denial;
-use std::cell::Cell;
-use wasmgate_shared::metrics::Metric;
+use wasmgate_shared::metrics::{BatchedCounter, Metric};
 use wasmgate_shared::Host;
 
 const FILTER: &str = "authn";
 
-/// A request-path counter: increments collect in the worker and reach the host on
-/// [`AuthnMetrics::flush`] (every tick). On a cache hit, a host call per increment would cost
-/// more than the rest of the filter's work.
-pub struct Counter {
-    metric: Metric,
-    pending: Cell<i64>,
-}
-
-impl Counter {
-    fn new(host: &(impl Host + ?Sized), name: &str) -> Self {
-        Self {
-            metric: Metric::counter(host, FILTER, name),
-            pending: Cell::new(0),
-        }
-    }
-
-    pub fn inc(&self) {
-        self.pending.set(self.pending.get() + 1);
-    }
-
-    fn flush(&self, host: &(impl Host + ?Sized)) {
-        let n = self.pending.replace(0);
-        if n != 0 {
-            self.metric.add(host, n);
-        }
-    }
-}
-
 pub struct ProviderMetrics {
-    pub allowed: Counter,
-    pub denied: Counter,
+    pub allowed: BatchedCounter,
+    pub denied: BatchedCounter,
     pub jwks_fetch_success: Metric,
     pub jwks_fetch_failure: Metric,
     pub keys_loaded: Metric,
 }
 
 pub struct RuleMetrics {
-    pub allowed: Counter,
-    pub denied: Counter,
+    pub allowed: BatchedCounter,
+    pub denied: BatchedCounter,
 }
 
 pub struct AuthnMetrics {
-    pub allowed: Counter,
+    pub allowed: BatchedCounter,
     /// Indexed like [`Denial::ALL`].
-    pub denied: Vec<Counter>,
-    pub cache_hits: Counter,
-    pub cache_misses: Counter,
-    pub api_key_allowed: Counter,
-    pub api_key_denied: Counter,
+    pub denied: Vec<BatchedCounter>,
+    pub cache_hits: BatchedCounter,
+    pub cache_misses: BatchedCounter,
+    pub api_key_allowed: BatchedCounter,
+    pub api_key_denied: BatchedCounter,
     pub providers: Vec<ProviderMetrics>,
     /// Indexed like `config.rules`, then the default rule last.
     pub rules: Vec<RuleMetrics>,
@@ -65,7 +38,7 @@ pub struct AuthnMetrics {
 
 impl AuthnMetrics {
     pub fn define(host: &(impl Host + ?Sized), config: &AuthnConfig) -> Self {
-        let counter = |name: &str| Counter::new(host, name);
+        let counter = |name: &str| BatchedCounter::new(host, FILTER, name);
         Self {
             allowed: counter("allowed"),
             denied: Denial::ALL
