@@ -4,6 +4,7 @@
 
 use serde_json::json;
 use std::collections::HashSet;
+use std::time::{Duration, Instant};
 use wasmgate_tests::{Client, Gateway, Response};
 
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -42,9 +43,20 @@ fn is_uuid_v4(id: &str) -> bool {
         && matches!(groups[3].as_bytes()[0], b'8' | b'9' | b'a' | b'b')
 }
 
-fn metric(gw: &Gateway, name: &str) -> f64 {
-    gw.prometheus_metric(name)
-        .unwrap_or_else(|| panic!("{name} missing from /stats/prometheus"))
+/// Waits until `name` shows `expected` in `/stats/prometheus`: the filter hands its counters to
+/// Envoy on a 1 s tick. The 5 s bound only stops a broken test; it is not a timing claim.
+fn wait_metric(gw: &Gateway, name: &str, expected: f64) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let value = gw.prometheus_metric(name);
+        if value == Some(expected) {
+            return;
+        }
+        if Instant::now() > deadline {
+            panic!("{name} is {value:?} in /stats/prometheus, expected {expected}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]
@@ -82,7 +94,7 @@ fn tracing_continues_a_valid_traceparent_with_the_gateways_span() {
         &[("traceparent", &format!("cc-{TRACE}-{SPAN}-01-extra"))],
     );
     assert_eq!(traceparent(&r).0, TRACE);
-    assert_eq!(metric(&gw, "wasmgate_tracing_traces_continued"), 3.0);
+    wait_metric(&gw, "wasmgate_tracing_traces_continued", 3.0);
 }
 
 #[test]
@@ -101,8 +113,8 @@ fn tracing_starts_a_trace_and_request_id_when_the_client_sent_none() {
         r.header("traceresponse"),
         Some(format!("00-{trace}-{parent}-01").as_str())
     );
-    assert_eq!(metric(&gw, "wasmgate_tracing_traces_started"), 1.0);
-    assert_eq!(metric(&gw, "wasmgate_tracing_traces_sampled"), 1.0);
+    wait_metric(&gw, "wasmgate_tracing_traces_started", 1.0);
+    wait_metric(&gw, "wasmgate_tracing_traces_sampled", 1.0);
 }
 
 #[test]
@@ -128,14 +140,12 @@ fn tracing_treats_invalid_traceparent_as_absent_and_drops_tracestate() {
             "{value}: tracestate kept"
         );
     }
-    assert_eq!(
-        metric(&gw, "wasmgate_tracing_incoming_invalid"),
-        invalid.len() as f64
+    wait_metric(
+        &gw,
+        "wasmgate_tracing_incoming_invalid",
+        invalid.len() as f64,
     );
-    assert_eq!(
-        metric(&gw, "wasmgate_tracing_traces_started"),
-        invalid.len() as f64
-    );
+    wait_metric(&gw, "wasmgate_tracing_traces_started", invalid.len() as f64);
 }
 
 #[test]
@@ -170,7 +180,7 @@ fn tracing_turns_b3_into_w3c_and_removes_the_b3_headers() {
     ] {
         assert_eq!(r.upstream_header(name), None, "{name} left upstream");
     }
-    assert_eq!(metric(&gw, "wasmgate_tracing_traces_continued"), 2.0);
+    wait_metric(&gw, "wasmgate_tracing_traces_continued", 2.0);
 }
 
 #[test]
@@ -241,8 +251,8 @@ fn tracing_at_an_untrusted_edge_starts_new_traces_and_keeps_the_client_id_aside(
         None,
         "a forged header is removed"
     );
-    assert_eq!(metric(&gw, "wasmgate_tracing_traces_started"), 2.0);
-    assert_eq!(metric(&gw, "wasmgate_tracing_traces_continued"), 0.0);
+    wait_metric(&gw, "wasmgate_tracing_traces_started", 2.0);
+    wait_metric(&gw, "wasmgate_tracing_traces_continued", 0.0);
 }
 
 #[test]
@@ -355,7 +365,7 @@ fn tracing_sampling_ratio_zero_sends_unsampled_new_traces_but_keeps_callers_deci
     }
     let r = gw.get("/", &[("traceparent", &format!("00-{TRACE}-{SPAN}-01"))]);
     assert_eq!(traceparent(&r).2, "01");
-    assert_eq!(metric(&gw, "wasmgate_tracing_traces_sampled"), 1.0);
+    wait_metric(&gw, "wasmgate_tracing_traces_sampled", 1.0);
 }
 
 #[test]

@@ -17,6 +17,7 @@ use metrics::TracingMetrics;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
 use std::rc::Rc;
+use std::time::Duration;
 use wasmgate_shared::host::ProxyWasmHost;
 use wasmgate_shared::Host;
 
@@ -28,7 +29,8 @@ proxy_wasm::main! {{
 #[derive(Default)]
 struct TracingRoot {
     config: Option<Rc<TracingConfig>>,
-    metrics: Option<TracingMetrics>,
+    /// Shared with every stream; flushed to the host on each tick.
+    metrics: Option<Rc<TracingMetrics>>,
 }
 
 impl Context for TracingRoot {}
@@ -42,15 +44,23 @@ impl RootContext for TracingRoot {
             })
             .map(Rc::new);
         if self.metrics.is_none() {
-            self.metrics = Some(TracingMetrics::define(&ProxyWasmHost));
+            self.metrics = Some(Rc::new(TracingMetrics::define(&ProxyWasmHost)));
         }
+        // Counters reach Envoy on the tick: at most ~1 s late, no metric host call per request.
+        self.set_tick_period(Duration::from_secs(1));
         self.config.is_some()
+    }
+
+    fn on_tick(&mut self) {
+        if let Some(metrics) = &self.metrics {
+            metrics.flush(&ProxyWasmHost);
+        }
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
         Some(Box::new(TracingStream {
             config: self.config.clone()?,
-            metrics: self.metrics?,
+            metrics: self.metrics.clone()?,
             response_headers: Vec::new(),
         }))
     }
@@ -62,7 +72,7 @@ impl RootContext for TracingRoot {
 
 struct TracingStream {
     config: Rc<TracingConfig>,
-    metrics: TracingMetrics,
+    metrics: Rc<TracingMetrics>,
     /// Filled on the request, sent on the response.
     response_headers: Vec<(String, String)>,
 }
@@ -74,7 +84,7 @@ impl HttpContext for TracingStream {
         let host = ProxyWasmHost;
         let plan = propagation::plan(&self.config, &host.request_headers(), &host);
         propagation::apply_request(&plan, &host);
-        self.metrics.record(&plan, &host);
+        self.metrics.record(&plan);
         self.response_headers = plan.response_headers;
         Action::Continue
     }

@@ -386,8 +386,10 @@ fn metrics_count_outcomes() {
         vec![(TRACEPARENT, "bad")],
     ] {
         let plan = run_on(&host, r#"{"sampling_ratio":1}"#, &headers);
-        metrics.record(&plan, &host);
+        metrics.record(&plan);
     }
+    assert_eq!(host.metric("wasmgate_tracing_traces_started"), Some(0));
+    metrics.flush(&host);
     assert_eq!(host.metric("wasmgate_tracing_traces_started"), Some(2));
     assert_eq!(host.metric("wasmgate_tracing_traces_continued"), Some(1));
     assert_eq!(host.metric("wasmgate_tracing_incoming_invalid"), Some(1));
