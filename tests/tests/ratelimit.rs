@@ -46,6 +46,26 @@ fn metric(gw: &Gateway, name: &str) -> f64 {
         .unwrap_or_else(|| panic!("no metric {name} in /stats/prometheus"))
 }
 
+/// Waits until `name` in `/stats/prometheus` satisfies `ok`, and returns it: the filter hands its
+/// counters to Envoy on a 1 s tick. The 5 s bound only stops a broken test; it is not a timing claim.
+fn wait_metric_until(gw: &Gateway, name: &str, ok: impl Fn(f64) -> bool) -> f64 {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let value = gw.prometheus_metric(name);
+        match value {
+            Some(v) if ok(v) => return v,
+            _ if Instant::now() > deadline => {
+                panic!("{name} is {value:?} in /stats/prometheus after 5 s")
+            }
+            _ => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+}
+
+fn wait_metric(gw: &Gateway, name: &str, expected: f64) {
+    wait_metric_until(gw, name, |v| v == expected);
+}
+
 #[test]
 fn ratelimit_example_config_limits_a_burst_per_client_with_fields() {
     // The example as shipped: per-client 10 tokens, 5 per second, fields on every response.
@@ -113,13 +133,15 @@ fn ratelimit_admits_exactly_the_bucket_under_concurrent_clients_on_two_workers()
     );
     // Both workers took part: Envoy's own 2xx/429 split agrees with ours.
     assert_eq!(gw.stat("http.gateway.downstream_rq_2xx"), Some(admitted));
-    assert_eq!(
-        metric(&gw, "wasmgate_ratelimit_rule_global_allowed") as u64,
-        admitted
+    wait_metric(
+        &gw,
+        "wasmgate_ratelimit_rule_global_allowed",
+        admitted as f64,
     );
-    assert_eq!(
-        metric(&gw, "wasmgate_ratelimit_rule_global_limited") as u64,
-        limited
+    wait_metric(
+        &gw,
+        "wasmgate_ratelimit_rule_global_limited",
+        limited as f64,
     );
 }
 
@@ -227,12 +249,9 @@ fn ratelimit_shadow_rule_counts_without_limiting() {
             "a shadow rule changes no response"
         );
     }
-    assert_eq!(metric(&gw, "wasmgate_ratelimit_rule_trial_allowed"), 2.0);
-    assert_eq!(
-        metric(&gw, "wasmgate_ratelimit_rule_trial_shadow_limited"),
-        3.0
-    );
-    assert_eq!(metric(&gw, "wasmgate_ratelimit_rule_trial_limited"), 0.0);
+    wait_metric(&gw, "wasmgate_ratelimit_rule_trial_allowed", 2.0);
+    wait_metric(&gw, "wasmgate_ratelimit_rule_trial_shadow_limited", 3.0);
+    wait_metric(&gw, "wasmgate_ratelimit_rule_trial_limited", 0.0);
 }
 
 #[test]
@@ -251,9 +270,9 @@ fn ratelimit_metrics_are_exposed_from_the_start() {
     }
     gw.get("/", &[]);
     gw.get("/", &[]);
-    assert_eq!(metric(&gw, "wasmgate_ratelimit_rule_g_allowed"), 1.0);
-    assert_eq!(metric(&gw, "wasmgate_ratelimit_rule_g_limited"), 1.0);
-    assert_eq!(metric(&gw, "wasmgate_ratelimit_rule_g_keys_in_use"), 1.0);
+    wait_metric(&gw, "wasmgate_ratelimit_rule_g_allowed", 1.0);
+    wait_metric(&gw, "wasmgate_ratelimit_rule_g_limited", 1.0);
+    wait_metric(&gw, "wasmgate_ratelimit_rule_g_keys_in_use", 1.0);
 }
 
 #[test]
@@ -311,5 +330,9 @@ fn ratelimit_memory_stays_within_the_budget_for_many_clients() {
     assert!((3..=12).contains(&admitted), "{admitted}");
     assert!(metric(&gw, "wasmgate_ratelimit_rule_per_client_keys_in_use") <= 4.0);
     // Of any five addresses two share a slot; the second of them takes a token there.
-    assert!(metric(&gw, "wasmgate_ratelimit_rule_per_client_slot_collisions") >= 1.0);
+    wait_metric_until(
+        &gw,
+        "wasmgate_ratelimit_rule_per_client_slot_collisions",
+        |v| v >= 1.0,
+    );
 }

@@ -187,6 +187,27 @@ fn metric(gw: &Gateway, name: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Waits until `value()` is `expected`: the filter hands its counters to Envoy on a 1 s tick.
+/// The 5 s bound only stops a broken test; it is not a timing claim.
+fn wait_for(what: &str, expected: f64, value: impl Fn() -> f64) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let v = value();
+        if v == expected {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} is {v}, expected {expected}"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn wait_metric(gw: &Gateway, name: &str, expected: f64) {
+    wait_for(name, expected, || metric(gw, name));
+}
+
 fn statuses(responses: &[Response]) -> (usize, usize, usize) {
     let ok = responses.iter().filter(|r| r.status == 200).count();
     let limited = responses.iter().filter(|r| r.status == 429).count();
@@ -228,9 +249,11 @@ fn two_envoys_share_one_global_limit() {
         (30, 50, 0),
         "exactly the limit, across both Envoys"
     );
-    let admitted = metric(&a, "global_ok") + metric(&b, "global_ok");
-    let refused = metric(&a, "global_over_limit") + metric(&b, "global_over_limit");
-    assert_eq!((admitted, refused), (30.0, 50.0));
+    let both = |name: &str| metric(&a, name) + metric(&b, name);
+    wait_for("global_ok on both", 30.0, || both("global_ok"));
+    wait_for("global_over_limit on both", 50.0, || {
+        both("global_over_limit")
+    });
     assert!(metric(&a, "global_ok") > 0.0 && metric(&b, "global_ok") > 0.0);
 }
 
@@ -294,7 +317,7 @@ fn redis_outage_falls_back_to_the_local_bucket_and_recovers() {
     );
     let gw = gateway(rls.port, per_key_config("local", 2000, 5));
     assert_eq!(statuses(&burst(&gw, "k", 3)), (3, 0, 0));
-    assert_eq!(metric(&gw, "global_ok"), 3.0);
+    wait_metric(&gw, "global_ok", 3.0);
 
     redis.kill();
     // Every request gets one call that fails; the rule's own bucket (5 per minute) decides.
@@ -304,9 +327,11 @@ fn redis_outage_falls_back_to_the_local_bucket_and_recovers() {
         (5, 5, 0),
         "no 5xx, no request lost beyond the policy"
     );
-    let failures = metric(&gw, "global_error") + metric(&gw, "global_timeout");
-    assert_eq!(failures, 10.0, "one failed call per request, no retries");
-    assert_eq!(metric(&gw, "global_failure_local"), 10.0);
+    // One failed call per request, no retries.
+    wait_for("global_error + global_timeout", 10.0, || {
+        metric(&gw, "global_error") + metric(&gw, "global_timeout")
+    });
+    wait_metric(&gw, "global_failure_local", 10.0);
 
     redis.restart();
     // The service reconnects by itself; wait for the first admitted request it decided.
@@ -339,8 +364,8 @@ fn a_stalled_redis_hits_the_filters_timeout_and_the_deny_policy() {
     redis.signal(libc::SIGCONT);
     assert_eq!(r.status, 503);
     assert_eq!(r.json()["error"], "ratelimit_unavailable");
-    assert_eq!(metric(&gw, "global_timeout"), 1.0);
-    assert_eq!(metric(&gw, "global_failure_denied"), 1.0);
+    wait_metric(&gw, "global_timeout", 1.0);
+    wait_metric(&gw, "global_failure_denied", 1.0);
 }
 
 #[test]
@@ -348,11 +373,10 @@ fn allow_policy_admits_when_no_service_listens() {
     let gw = gateway(free_port(), per_key_config("allow", 200, 1));
     let responses = burst(&gw, "k", 3);
     assert_eq!(statuses(&responses), (3, 0, 0));
-    assert_eq!(metric(&gw, "global_failure_allowed"), 3.0);
-    assert_eq!(
-        metric(&gw, "global_error") + metric(&gw, "global_timeout"),
-        3.0
-    );
+    wait_metric(&gw, "global_failure_allowed", 3.0);
+    wait_for("global_error + global_timeout", 3.0, || {
+        metric(&gw, "global_error") + metric(&gw, "global_timeout")
+    });
 }
 
 #[test]
@@ -376,7 +400,7 @@ fn example_config_enforces_the_example_limitador_limits() {
     assert_eq!(api[0].header("x-ratelimit-limit"), Some("20"));
     // Outside /api/ only the local per-client rule applies.
     assert_eq!(gw.get("/health", &[]).status, 200);
-    assert_eq!(metric(&gw, "global_ok"), 20.0);
+    wait_metric(&gw, "global_ok", 20.0);
 }
 
 #[test]

@@ -25,7 +25,7 @@ use crate::rls::{
 use prost::Message;
 use std::time::Duration;
 use wasmgate_shared::matching::path_only;
-use wasmgate_shared::metrics::Metric;
+use wasmgate_shared::metrics::BatchedCounter;
 use wasmgate_shared::{Host, LocalReply};
 
 pub const GRPC_OK: u32 = 0;
@@ -35,20 +35,20 @@ pub const RULE_ENTRY_KEY: &str = "generic_key";
 
 /// Every outcome of a call to the service, and what the failure policy did.
 pub struct GlobalMetrics {
-    pub ok: Metric,
-    pub over_limit: Metric,
-    pub timeout: Metric,
-    pub error: Metric,
-    pub bad_response: Metric,
-    pub dispatch_failed: Metric,
-    pub failure_allowed: Metric,
-    pub failure_denied: Metric,
-    pub failure_local: Metric,
+    pub ok: BatchedCounter,
+    pub over_limit: BatchedCounter,
+    pub timeout: BatchedCounter,
+    pub error: BatchedCounter,
+    pub bad_response: BatchedCounter,
+    pub dispatch_failed: BatchedCounter,
+    pub failure_allowed: BatchedCounter,
+    pub failure_denied: BatchedCounter,
+    pub failure_local: BatchedCounter,
 }
 
 impl GlobalMetrics {
     fn define(host: &(impl Host + ?Sized)) -> Self {
-        let counter = |name: &str| Metric::counter(host, FILTER, name);
+        let counter = |name: &str| BatchedCounter::new(host, FILTER, name);
         Self {
             ok: counter("global_ok"),
             over_limit: counter("global_over_limit"),
@@ -59,6 +59,23 @@ impl GlobalMetrics {
             failure_allowed: counter("global_failure_allowed"),
             failure_denied: counter("global_failure_denied"),
             failure_local: counter("global_failure_local"),
+        }
+    }
+
+    /// Hands every pending count to the host (batched like the rule counters, see metrics.rs).
+    pub fn flush(&self, host: &(impl Host + ?Sized)) {
+        for c in [
+            &self.ok,
+            &self.over_limit,
+            &self.timeout,
+            &self.error,
+            &self.bad_response,
+            &self.dispatch_failed,
+            &self.failure_allowed,
+            &self.failure_denied,
+            &self.failure_local,
+        ] {
+            c.flush(host);
         }
     }
 }
@@ -154,7 +171,7 @@ impl Global {
         host.dispatch_grpc_call(&c.cluster, SERVICE, METHOD, message, c.timeout)
             .map_err(|e| {
                 log::warn!("wasmgate ratelimit: {}", e.0);
-                self.metrics.dispatch_failed.inc(host);
+                self.metrics.dispatch_failed.inc();
                 Failure::Dispatch
             })
     }
@@ -186,20 +203,20 @@ impl Global {
         };
         match response.overall_code {
             CODE_OK => {
-                self.metrics.ok.inc(host);
+                self.metrics.ok.inc();
                 for &i in rules {
                     let rule = limiter.config.rules.get(i);
                     if let (Some(m), Some(Mode::Global)) =
                         (limiter.metrics.rules.get(i), rule.map(|r| r.mode))
                     {
-                        m.allowed.inc(host);
+                        m.allowed.inc();
                     }
                 }
                 Decision::Allow(allowed(limiter, rules, &response))
             }
             CODE_OVER_LIMIT => {
-                self.metrics.over_limit.inc(host);
-                over_limit(limiter, host, rules, &response)
+                self.metrics.over_limit.inc();
+                over_limit(limiter, rules, &response)
             }
             _ => self.fail(limiter, host, Failure::BadResponse),
         }
@@ -209,17 +226,17 @@ impl Global {
     pub fn fail(&self, limiter: &Limiter, host: &(impl Host + ?Sized), why: Failure) -> Decision {
         match why {
             Failure::Dispatch => {} // counted where it happened
-            Failure::Timeout => self.metrics.timeout.inc(host),
-            Failure::Status(_) => self.metrics.error.inc(host),
-            Failure::BadResponse => self.metrics.bad_response.inc(host),
+            Failure::Timeout => self.metrics.timeout.inc(),
+            Failure::Status(_) => self.metrics.error.inc(),
+            Failure::BadResponse => self.metrics.bad_response.inc(),
         }
         match self.config.on_failure {
             FailurePolicy::Allow => {
-                self.metrics.failure_allowed.inc(host);
+                self.metrics.failure_allowed.inc();
                 Decision::Allow(Allowed::default())
             }
             FailurePolicy::Deny => {
-                self.metrics.failure_denied.inc(host);
+                self.metrics.failure_denied.inc();
                 Decision::Limit(
                     LocalReply::new(
                         503,
@@ -230,7 +247,7 @@ impl Global {
                 )
             }
             FailurePolicy::Local => {
-                self.metrics.failure_local.inc(host);
+                self.metrics.failure_local.inc();
                 // `both` rules were charged locally already; only `global` ones fall back.
                 limiter
                     .decide_where(host, |rule| rule.mode == Mode::Global)
@@ -320,12 +337,7 @@ fn allowed(limiter: &Limiter, rules: &[usize], response: &RateLimitResponse) -> 
     }
 }
 
-fn over_limit(
-    limiter: &Limiter,
-    host: &(impl Host + ?Sized),
-    rules: &[usize],
-    response: &RateLimitResponse,
-) -> Decision {
+fn over_limit(limiter: &Limiter, rules: &[usize], response: &RateLimitResponse) -> Decision {
     // Without per-descriptor statuses the refusal is every rule's.
     let refused = |d: usize| {
         response
@@ -347,11 +359,11 @@ fn over_limit(
             continue;
         }
         if rule.shadow {
-            m.shadow_limited.inc(host);
+            m.shadow_limited.inc();
             continue;
         }
         enforced = true;
-        m.limited.inc(host);
+        m.limited.inc();
         if let Some(q) = quota(rule, status) {
             retry_after_s = retry_after_s.max(q.reset_s);
             if quotas.is_empty() || q.reset_s > headline.1 {

@@ -106,7 +106,9 @@ fn reply_header<'a>(r: &'a LocalReply, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-fn metric(host: &FakeHost, name: &str) -> i64 {
+/// A counter's value once the batched counts are flushed (the root context's tick).
+fn metric(p: &Plugin, host: &FakeHost, name: &str) -> i64 {
+    p.flush_metrics(host);
     let full = wasmgate_shared::metrics::metric_name("ratelimit", name);
     host.metric(&full).unwrap()
 }
@@ -230,8 +232,8 @@ fn ok_admits_and_passes_on_the_services_headers() {
         [("x-engine".to_string(), "limitador".to_string())]
     );
     assert!(allowed.fields.is_empty(), "on_allowed is off by default");
-    assert_eq!(metric(&host, "global_ok"), 1);
-    assert_eq!(metric(&host, "rule_per-key_allowed"), 1);
+    assert_eq!(metric(&p, &host, "global_ok"), 1);
+    assert_eq!(metric(&p, &host, "rule_per-key_allowed"), 1);
 }
 
 #[test]
@@ -287,8 +289,8 @@ fn over_limit_is_the_local_429_with_the_services_quota() {
     );
     assert_eq!(reply_header(r, "ratelimit"), Some("\"per-key\";r=0;t=18"));
     assert_eq!(reply_header(r, "x-engine"), Some("rls"));
-    assert_eq!(metric(&host, "global_over_limit"), 1);
-    assert_eq!(metric(&host, "rule_per-key_limited"), 1);
+    assert_eq!(metric(&p, &host, "global_over_limit"), 1);
+    assert_eq!(metric(&p, &host, "rule_per-key_limited"), 1);
 }
 
 #[test]
@@ -318,7 +320,7 @@ fn shadow_global_rule_over_limit_admits_and_counts() {
     let pending = wait(p.on_request(&host));
     let step = answer(&p, &host, pending, &code(CODE_OVER_LIMIT));
     assert!(matches!(step, Step::Continue(_)));
-    assert_eq!(metric(&host, "rule_per-key_shadow_limited"), 1);
+    assert_eq!(metric(&p, &host, "rule_per-key_shadow_limited"), 1);
 }
 
 #[test]
@@ -340,8 +342,8 @@ fn only_the_rules_the_service_refused_count_as_limited() {
     ];
     let step = answer(&p, &host, pending, &response);
     assert_eq!(reply_header(reply(&step), "retry-after"), Some("40"));
-    assert_eq!(metric(&host, "rule_a_limited"), 0);
-    assert_eq!(metric(&host, "rule_b_limited"), 1);
+    assert_eq!(metric(&p, &host, "rule_a_limited"), 0);
+    assert_eq!(metric(&p, &host, "rule_b_limited"), 1);
 }
 
 /// How a call fails in each case: gRPC status and message bytes, or a dispatch failure.
@@ -412,13 +414,13 @@ fn every_failure_applies_the_policy_and_is_counted() {
                 _ => [200, 200, 429],
             };
             assert_eq!(statuses, want, "{fault:?} with on_failure {policy}");
-            assert_eq!(metric(&host, counter), 3, "{fault:?}");
+            assert_eq!(metric(&p, &host, counter), 3, "{fault:?}");
             let outcome = match policy {
                 "allow" => "global_failure_allowed",
                 "deny" => "global_failure_denied",
                 _ => "global_failure_local",
             };
-            assert_eq!(metric(&host, outcome), 3);
+            assert_eq!(metric(&p, &host, outcome), 3);
         }
     }
 }
@@ -450,7 +452,7 @@ fn the_default_policy_falls_back_to_local_and_recovers() {
     request(&host, &[]);
     let pending = wait(p.on_request(&host));
     assert_eq!(reply(&p.on_response(&host, pending, 14, 0)).status, 429);
-    assert_eq!(metric(&host, "global_failure_local"), 2);
+    assert_eq!(metric(&p, &host, "global_failure_local"), 2);
     // The service is back: its answer decides again, whatever the local bucket holds.
     request(&host, &[]);
     let pending = wait(p.on_request(&host));

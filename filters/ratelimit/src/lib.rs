@@ -21,6 +21,7 @@ use plugin::{Pending, Plugin, Step};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
 use std::rc::Rc;
+use std::time::Duration;
 use wasmgate_shared::host::ProxyWasmHost;
 use wasmgate_shared::Host;
 
@@ -46,8 +47,19 @@ impl RootContext for RatelimitRoot {
         ) else {
             return false;
         };
+        if let Some(old) = &self.plugin {
+            old.flush_metrics(&ProxyWasmHost);
+        }
         self.plugin = Some(Rc::new(Plugin::configure(&ProxyWasmHost, config)));
+        // Request counters are batched and reach Envoy on the tick, at most ~1 s late.
+        self.set_tick_period(Duration::from_secs(1));
         true
+    }
+
+    fn on_tick(&mut self) {
+        if let Some(plugin) = &self.plugin {
+            plugin.flush_metrics(&ProxyWasmHost);
+        }
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {

@@ -146,7 +146,7 @@ impl Limiter {
         let mut reads: Vec<Read> = Vec::with_capacity(charges.len());
         for attempt in 0..MAX_ATTEMPTS {
             if attempt > 0 {
-                self.metrics.cas_retries.inc(host);
+                self.metrics.cas_retries.inc();
             }
             let now = unix_nanos(host.now());
             reads.clear();
@@ -158,13 +158,13 @@ impl Limiter {
                 .zip(&reads)
                 .any(|(c, r)| !c.rule.shadow && !r.has_tokens);
             if refused {
-                return self.refuse(host, &charges, &reads, now);
+                return self.refuse(&charges, &reads, now);
             }
             if self.commit(host, &charges, &reads) {
                 return self.admit(host, &charges, &reads, now);
             }
         }
-        self.metrics.cas_exhausted.inc(host);
+        self.metrics.cas_exhausted.inc();
         Verdict::Limit(
             LocalReply::new(429, "rate_limited", "Too many requests; retry shortly.")
                 .with_header("retry-after", "1"),
@@ -290,13 +290,13 @@ impl Limiter {
                 continue;
             };
             if !r.has_tokens {
-                m.shadow_limited.inc(host);
+                m.shadow_limited.inc();
                 continue;
             }
-            m.allowed.inc(host);
+            m.allowed.inc();
             match r.state.owner {
                 0 => m.keys_in_use.add(host, 1),
-                owner if owner != c.owner => m.slot_collisions.inc(host),
+                owner if owner != c.owner => m.slot_collisions.inc(),
                 _ => {}
             }
         }
@@ -315,22 +315,16 @@ impl Limiter {
         Verdict::Allow(fields(headers.style, &quotas, headline))
     }
 
-    fn refuse(
-        &self,
-        host: &(impl Host + ?Sized),
-        charges: &[Charge<'_>],
-        reads: &[Read],
-        now: u64,
-    ) -> Verdict {
+    fn refuse(&self, charges: &[Charge<'_>], reads: &[Read], now: u64) -> Verdict {
         let mut retry_after_s = 1;
         for (c, r) in charges.iter().zip(reads) {
             let Some(m) = self.metrics.rules.get(c.metrics_index) else {
                 continue;
             };
             match (c.rule.shadow, r.has_tokens) {
-                (true, false) => m.shadow_limited.inc(host),
+                (true, false) => m.shadow_limited.inc(),
                 (false, false) => {
-                    m.limited.inc(host);
+                    m.limited.inc();
                     let wait = c.rule.limit.wait_ns(&r.state, now, c.rule.cost);
                     retry_after_s = retry_after_s.max(ceil_seconds(wait));
                 }

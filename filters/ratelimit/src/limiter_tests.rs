@@ -78,6 +78,7 @@ fn burst_then_429_with_retry_after_headers_and_json_body() {
     assert_eq!(header(&reply, "x-ratelimit-limit"), Some("3"));
     assert_eq!(header(&reply, "x-ratelimit-remaining"), Some("0"));
     assert_eq!(header(&reply, "x-ratelimit-reset"), Some("3"));
+    l.metrics.flush(&host);
     assert_eq!(
         host.metric("wasmgate_ratelimit_rule_global_allowed"),
         Some(3)
@@ -165,6 +166,7 @@ fn every_matching_rule_applies_and_a_refusal_takes_no_token_elsewhere() {
         .filter(|i| allowed(&send(&l, &host, "10.0.0.1", &[("x-user", &bob(*i))])))
         .count();
     assert_eq!(admitted, 9);
+    l.metrics.flush(&host);
     assert_eq!(host.metric("wasmgate_ratelimit_rule_user_limited"), Some(5));
     assert_eq!(host.metric("wasmgate_ratelimit_rule_all_limited"), Some(11));
 }
@@ -203,6 +205,7 @@ fn shadow_rules_count_but_never_refuse() {
         r#"{"rules":[{"name":"trial","capacity":2,"period_ms":60000,"shadow":true}]}"#,
     );
     assert_eq!(count_allowed(&l, &host, "10.0.0.1", 5), 5);
+    l.metrics.flush(&host);
     assert_eq!(
         host.metric("wasmgate_ratelimit_rule_trial_allowed"),
         Some(2)
@@ -305,6 +308,8 @@ fn cas_conflicts_between_two_workers_never_over_admit() {
         "exactly the capacity, no more"
     );
     assert!(store.cas_mismatches() > 0);
+    la.metrics.flush(&a);
+    lb.metrics.flush(&b);
     let retries = a.metric("wasmgate_ratelimit_cas_retries").unwrap()
         + b.metric("wasmgate_ratelimit_cas_retries").unwrap();
     assert_eq!(retries, store.cas_mismatches() as i64);
@@ -327,6 +332,7 @@ fn endless_conflicts_are_bounded_and_refused() {
     };
     store.clear_write_hook();
     assert_eq!(header(&reply, "retry-after"), Some("1"));
+    l.metrics.flush(&host);
     assert_eq!(
         host.metric("wasmgate_ratelimit_cas_retries"),
         Some(i64::from(MAX_ATTEMPTS - 1))
@@ -369,6 +375,7 @@ fn a_conflict_on_the_second_bucket_refunds_the_first() {
         "charged, refunded, charged again: once in all"
     );
     assert_eq!(tokens(&key_b), 3, "ours and the other worker's");
+    l.metrics.flush(&host);
     assert_eq!(host.metric("wasmgate_ratelimit_cas_retries"), Some(1));
 }
 
@@ -395,6 +402,7 @@ fn memory_stays_within_the_budget_under_a_million_addresses() {
         host.metric("wasmgate_ratelimit_rule_c_keys_in_use"),
         Some(16)
     );
+    l.metrics.flush(&host);
     assert!(
         host.metric("wasmgate_ratelimit_rule_c_slot_collisions")
             .unwrap()
@@ -489,6 +497,7 @@ fn a_flood_of_refusals_reads_no_shared_data_until_refill_could_admit() {
         assert_eq!(header(&reply, "retry-after"), Some("1"));
     }
     assert_eq!(store.reads(), reads, "refusals from memory");
+    l.metrics.flush(&host);
     assert_eq!(
         host.metric("wasmgate_ratelimit_rule_global_limited"),
         Some(101)

@@ -1,31 +1,35 @@
 //! The filter's metrics, defined once per configuration in the root context. Envoy adds up
-//! what every worker reports under one name, so counters and gauges are per Envoy.
+//! what every worker reports under one name, so counters and gauges are per Envoy. Request-path
+//! counters are batched: a request bumps a local count and the root context's tick
+//! ([`Metrics::flush`], every second) hands the totals to the host, so they reach Envoy at most
+//! about a second late and a request makes no metric host call. `keys_in_use` moves only when a
+//! slot is first taken, so it stays a direct gauge.
 
 use crate::config::RatelimitConfig;
-use wasmgate_shared::metrics::Metric;
+use wasmgate_shared::metrics::{BatchedCounter, Metric};
 use wasmgate_shared::Host;
 
 pub const FILTER: &str = "ratelimit";
 
 pub struct RuleMetrics {
     /// Requests the rule applied to that were let through.
-    pub allowed: Metric,
+    pub allowed: BatchedCounter,
     /// Requests the rule refused (enforcing rules only).
-    pub limited: Metric,
+    pub limited: BatchedCounter,
     /// Requests a shadow rule would have refused.
-    pub shadow_limited: Metric,
+    pub shadow_limited: BatchedCounter,
     /// Slots of the rule's table that some key has taken a token from (≤ budget + 1).
     pub keys_in_use: Metric,
     /// Takes from a slot last used by another key (the table is smaller than the key space).
-    pub slot_collisions: Metric,
+    pub slot_collisions: BatchedCounter,
 }
 
 pub struct Metrics {
     pub rules: Vec<RuleMetrics>,
     /// Decisions redone because another worker wrote a bucket first.
-    pub cas_retries: Metric,
+    pub cas_retries: BatchedCounter,
     /// Requests refused because every retry hit a conflict.
-    pub cas_exhausted: Metric,
+    pub cas_exhausted: BatchedCounter,
 }
 
 impl Metrics {
@@ -36,18 +40,33 @@ impl Metrics {
             .map(|rule| {
                 let name = |what: &str| format!("rule_{}_{what}", rule.name);
                 RuleMetrics {
-                    allowed: Metric::counter(host, FILTER, &name("allowed")),
-                    limited: Metric::counter(host, FILTER, &name("limited")),
-                    shadow_limited: Metric::counter(host, FILTER, &name("shadow_limited")),
+                    allowed: BatchedCounter::new(host, FILTER, &name("allowed")),
+                    limited: BatchedCounter::new(host, FILTER, &name("limited")),
+                    shadow_limited: BatchedCounter::new(host, FILTER, &name("shadow_limited")),
                     keys_in_use: Metric::gauge(host, FILTER, &name("keys_in_use")),
-                    slot_collisions: Metric::counter(host, FILTER, &name("slot_collisions")),
+                    slot_collisions: BatchedCounter::new(host, FILTER, &name("slot_collisions")),
                 }
             })
             .collect();
         Self {
             rules,
-            cas_retries: Metric::counter(host, FILTER, "cas_retries"),
-            cas_exhausted: Metric::counter(host, FILTER, "cas_exhausted"),
+            cas_retries: BatchedCounter::new(host, FILTER, "cas_retries"),
+            cas_exhausted: BatchedCounter::new(host, FILTER, "cas_exhausted"),
+        }
+    }
+
+    /// Hands every pending count to the host.
+    pub fn flush(&self, host: &(impl Host + ?Sized)) {
+        let rules = self.rules.iter().flat_map(|m| {
+            [
+                &m.allowed,
+                &m.limited,
+                &m.shadow_limited,
+                &m.slot_collisions,
+            ]
+        });
+        for c in rules.chain([&self.cas_retries, &self.cas_exhausted]) {
+            c.flush(host);
         }
     }
 }

@@ -42,6 +42,14 @@ impl Plugin {
         }
     }
 
+    /// Hands the batched counters to the host; the root context calls it on every tick.
+    pub fn flush_metrics(&self, host: &(impl Host + ?Sized)) {
+        self.limiter.metrics.flush(host);
+        if let Some(global) = &self.global {
+            global.metrics.flush(host);
+        }
+    }
+
     pub fn on_request(&self, host: &(impl Host + ?Sized)) -> Step {
         let local_fields = match self.limiter.decide(host) {
             Verdict::Allow(fields) => fields,
