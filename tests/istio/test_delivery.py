@@ -5,6 +5,7 @@ does, loaded by ECDS into real Envoy, and shown working with its exact pluginCon
 import json
 import re
 import shutil
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -177,10 +178,19 @@ def test_gateway_chain_traces_then_authenticates_then_limits_per_identity(plugin
         assert request(gw.port, "GET", "/items", bob).status == 200
 
         # Each plugin's metrics pass Istio's default stats filter, for Prometheus to scrape.
+        # Request-path counters reach Envoy on the plugins' 1 s tick: wait for one.
+        def counted(samples: dict, name: str) -> dict:
+            return {k: v for k, v in samples.items() if k.startswith(f"wasmgate_{name}_") and v > 0}
+
+        deadline = time.monotonic() + 5
         samples = gw.prometheus()
+        while time.monotonic() < deadline and not all(
+            counted(samples, name) for name in ("tracing", "authn", "ratelimit")
+        ):
+            time.sleep(0.2)
+            samples = gw.prometheus()
         for name in ("tracing", "authn", "ratelimit"):
-            counted = {k: v for k, v in samples.items() if k.startswith(f"wasmgate_{name}_") and v > 0}
-            assert counted, f"no wasmgate_{name}_* metric counted anything"
+            assert counted(samples, name), f"no wasmgate_{name}_* metric counted anything"
         assert not any(k.startswith("envoy_http_downstream_rq_total") for k in samples), \
             "Istio's stats inclusion list is in force"
 
