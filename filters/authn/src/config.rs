@@ -56,6 +56,21 @@ pub struct RawProvider {
     pub forward_token: bool,
     #[serde(default = "default_roles_claim")]
     pub roles_claim: String,
+    #[serde(default)]
+    pub require_kid: KidRequirement,
+}
+
+/// When a token must carry a `kid`. Without one it is tried against every key that could verify
+/// its `alg`, and a forged token (right claims, random signature) costs a full check per key.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum KidRequirement {
+    /// When more than one of the provider's keys could verify the token's `alg`.
+    #[default]
+    IfAmbiguous,
+    Always,
+    /// Try every candidate key.
+    Never,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -237,6 +252,7 @@ pub struct Provider {
     pub payload_header: Option<String>,
     pub forward_token: bool,
     pub roles_path: Vec<String>,
+    pub require_kid: KidRequirement,
 }
 
 #[derive(Debug)]
@@ -481,6 +497,7 @@ impl RawProvider {
             payload_header,
             forward_token: self.forward_token,
             roles_path: claim_path(&self.roles_claim),
+            require_kid: self.require_kid,
         })
     }
 }

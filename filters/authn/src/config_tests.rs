@@ -53,6 +53,7 @@ fn provider_defaults_are_safe() {
         p.algorithms,
         crate::algorithm::Algorithm::ASYMMETRIC.to_vec()
     );
+    assert_eq!(p.require_kid, KidRequirement::IfAmbiguous);
     assert_eq!(
         p.sources,
         vec![TokenSource::Header {
@@ -67,6 +68,18 @@ fn provider_defaults_are_safe() {
         Requirement::AnyOf(vec![Credential::Jwt(0)])
     );
     assert_eq!(c.identity_headers, Vec::<String>::new());
+}
+
+#[test]
+fn require_kid_values() {
+    for (value, expected) in [
+        ("if_ambiguous", KidRequirement::IfAmbiguous),
+        ("always", KidRequirement::Always),
+        ("never", KidRequirement::Never),
+    ] {
+        let c = compile(with(json!({"require_kid": value}))).unwrap();
+        assert_eq!(c.providers[0].require_kid, expected, "{value}");
+    }
 }
 
 #[test]
@@ -163,6 +176,11 @@ fn rejections_name_the_field() {
         ("claim path", with(json!({"claim_headers": [{"claim": "a..b", "header": "x"}]})), "providers[0].claim_headers[0].claim: must be a claim name or dotted path"),
         ("payload header", with(json!({"payload_header": ""})), "providers[0].payload_header: must be a lower-case header name"),
         ("roles claim", with(json!({"roles_claim": ""})), "providers[0].roles_claim: must not be empty"),
+        (
+            "require kid",
+            with(json!({"require_kid": "sometimes"})),
+            "providers[0].require_kid: unknown variant `sometimes`, expected one of `if_ambiguous`, `always`, `never`",
+        ),
         ("duplicate", json!({"providers": [provider(), provider()]}), "providers[1].name: duplicate provider name `idp`"),
         ("api consumers", api(json!([])), "api_keys.consumers: must list at least one consumer"),
         (
