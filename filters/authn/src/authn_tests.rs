@@ -643,3 +643,28 @@ fn a_jwks_own_alg_restricts_its_key() {
     let mut unpinned = Harness::new(config(rsa_jwk(&rsa_a(), "rsa-a")));
     assert_eq!(unpinned.bearer("/x", &token), Outcome::Allow);
 }
+
+#[test]
+fn unlisted_algorithms_default_to_what_the_inline_keys_verify() {
+    let mut jwk = rsa_jwk(&rsa_a(), "rsa-a");
+    jwk["alg"] = json!("RS256");
+    let mut h = Harness::new(json!({"providers": [{"name": "idp", "issuer": ISSUER,
+        "audiences": [AUDIENCE], "jwks": {"keys": [jwk]}}]}));
+    let ps256 = PS256KeyPair::from_pem(include_str!("../testdata/rsa-a.pem"))
+        .unwrap()
+        .with_key_id("rsa-a");
+    let es256 = ES256KeyPair::generate().with_key_id("rsa-a");
+    assert_eq!(
+        h.bearer("/x", &rsa_a().sign(claims(json!({}))).unwrap()),
+        Outcome::Allow
+    );
+    for token in [
+        ps256.sign(claims(json!({}))).unwrap(),
+        es256.sign(claims(json!({}))).unwrap(),
+    ] {
+        assert_eq!(
+            h.bearer("/x", &token),
+            Outcome::Deny(Denial::AlgorithmNotAllowed)
+        );
+    }
+}

@@ -403,6 +403,7 @@ impl RawProvider {
                 "must list at least one non-empty audience",
             ));
         }
+        let algorithms_listed = self.algorithms.is_some();
         let algorithms = match self.algorithms {
             None => Algorithm::ASYMMETRIC.to_vec(),
             Some(list) if list.is_empty() => return Err(err("algorithms", "must not be empty")),
@@ -462,6 +463,13 @@ impl RawProvider {
         if inline_keys.is_empty() && remote.is_none() {
             return Err(err("", "set jwks, pem or remote_jwks"));
         }
+        // Unlisted, with inline keys only: just what those keys verify, so a token naming any
+        // other algorithm is refused up front. A remote JWKS may rotate to any key type.
+        let algorithms = if algorithms_listed || remote.is_some() {
+            algorithms
+        } else {
+            inline_keys.algorithms()
+        };
         let mut claim_headers = Vec::new();
         for (i, ch) in self.claim_headers.iter().enumerate() {
             if ch.claim.is_empty() || ch.claim.split('.').any(str::is_empty) {
