@@ -220,6 +220,9 @@ impl<H: Host + ?Sized> Request<'_, H> {
             Err(d) => return JwtResult::Invalid(d),
         };
         let kid = jwt.header.kid.as_deref();
+        if kid.is_none() && provider.require_kid == crate::config::KidRequirement::Always {
+            return JwtResult::Invalid(Denial::KidRequired);
+        }
         let candidates = self.state.candidates(self.config, p, kid, alg);
         if candidates.is_empty() {
             if self.state.awaiting_first_keys(p) {
@@ -238,6 +241,17 @@ impl<H: Host + ?Sized> Request<'_, H> {
                 }
             }
             return JwtResult::Invalid(Denial::UnknownKey);
+        }
+        // Claims cost a forger nothing to get right, so a kid-less token with a random signature
+        // would cost one full check per candidate key: with two or more keys, it must name one.
+        let several_keys = candidates
+            .split_first()
+            .is_some_and(|(first, rest)| rest.iter().any(|k| k.fingerprint != first.fingerprint));
+        if kid.is_none()
+            && several_keys
+            && provider.require_kid == crate::config::KidRequirement::IfAmbiguous
+        {
+            return JwtResult::Invalid(Denial::KidRequired);
         }
         let signer = candidates.iter().find(|k| {
             k.verifier

@@ -554,3 +554,117 @@ fn empty_configuration_refuses_everything() {
         Outcome::Deny(Denial::MissingCredential)
     );
 }
+
+/// A token with valid claims, no `kid` and a random signature: what a forged-token flood sends.
+fn forged_kid_less(alg: &str, signature_len: usize) -> String {
+    let b64 = |v: Value| crate::token::encode_b64url(v.to_string().as_bytes());
+    format!(
+        "{}.{}.{}",
+        b64(json!({"alg": alg, "typ": "JWT"})),
+        b64(json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "mallory", "exp": NOW + 60})),
+        crate::token::encode_b64url(&vec![0x5a; signature_len])
+    )
+}
+
+fn kid_less_rsa(pem: &str) -> RS256KeyPair {
+    RS256KeyPair::from_pem(pem).unwrap()
+}
+
+#[test]
+fn require_kid_refuses_kid_less_tokens_before_any_signature_check() {
+    let es = ES256KeyPair::generate().with_key_id("es256");
+    let one_rsa = json!([rsa_jwk(&rsa_a(), "rsa-a"), es256_jwk(&es, "es256")]);
+    let two_rsa = json!([rsa_jwk(&rsa_a(), "rsa-a"), rsa_jwk(&rsa_b(), "rsa-b")]);
+    let same_key_twice = json!([rsa_jwk(&rsa_a(), "a1"), rsa_jwk(&rsa_a(), "a2")]);
+    let kid_less_a = kid_less_rsa(include_str!("../testdata/rsa-a.pem"))
+        .sign(claims(json!({})))
+        .unwrap();
+    let kid_less_b = kid_less_rsa(include_str!("../testdata/rsa-b.pem"))
+        .sign(claims(json!({})))
+        .unwrap();
+    let named = rsa_a().sign(claims(json!({}))).unwrap();
+    let forged = forged_kid_less("RS256", 256);
+    let allow = Outcome::Allow;
+    let kid_required = Outcome::Deny(Denial::KidRequired);
+    let bad_signature = Outcome::Deny(Denial::BadSignature);
+    // (require_kid, keys, token, outcome); a forged token refused as kid_required was never
+    // checked (a check would say bad_signature).
+    let cases = [
+        (None, &two_rsa, &kid_less_a, &kid_required),
+        (None, &two_rsa, &forged, &kid_required),
+        (Some("if_ambiguous"), &two_rsa, &kid_less_b, &kid_required),
+        (Some("if_ambiguous"), &two_rsa, &named, &allow),
+        (Some("if_ambiguous"), &one_rsa, &kid_less_a, &allow),
+        (Some("if_ambiguous"), &one_rsa, &forged, &bad_signature),
+        (Some("if_ambiguous"), &same_key_twice, &kid_less_a, &allow),
+        (Some("always"), &one_rsa, &kid_less_a, &kid_required),
+        (Some("always"), &one_rsa, &forged, &kid_required),
+        (Some("always"), &one_rsa, &named, &allow),
+        (Some("never"), &two_rsa, &kid_less_b, &allow),
+        (Some("never"), &two_rsa, &forged, &bad_signature),
+    ];
+    for (mode, keys, token, expected) in cases {
+        let mut p = json!({"name": "idp", "issuer": ISSUER, "audiences": [AUDIENCE],
+            "jwks": {"keys": keys}});
+        if let Some(m) = mode {
+            p["require_kid"] = json!(m);
+        }
+        let mut h = Harness::new(json!({"providers": [p]}));
+        assert_eq!(h.bearer("/x", token), *expected, "{mode:?} {keys}");
+        let refused = i64::from(*expected == kid_required);
+        assert_eq!(h.metric("denied_kid_required"), refused, "{mode:?} {keys}");
+        assert_eq!(
+            h.metric("provider_idp_denied"),
+            i64::from(*expected != allow)
+        );
+    }
+}
+
+#[test]
+fn a_jwks_own_alg_restricts_its_key() {
+    let ps256 = PS256KeyPair::from_pem(include_str!("../testdata/rsa-a.pem"))
+        .unwrap()
+        .with_key_id("rsa-a");
+    let token = ps256.sign(claims(json!({}))).unwrap();
+    let config = |jwk: Value| {
+        json!({"providers": [{"name": "idp", "issuer": ISSUER, "audiences": [AUDIENCE],
+            "algorithms": ["RS256", "PS256"], "jwks": {"keys": [jwk]}}]})
+    };
+    let mut pinned_jwk = rsa_jwk(&rsa_a(), "rsa-a");
+    pinned_jwk["alg"] = json!("RS256");
+    let mut pinned = Harness::new(config(pinned_jwk));
+    // Only an RS256 verifier is built, so the PS256 token finds no key to be checked with.
+    assert_eq!(pinned.config.providers[0].inline_keys.len(), 1);
+    assert_eq!(
+        pinned.bearer("/x", &token),
+        Outcome::Deny(Denial::UnknownKey)
+    );
+    assert_eq!(pinned.metric("denied_bad_signature"), 0);
+    let mut unpinned = Harness::new(config(rsa_jwk(&rsa_a(), "rsa-a")));
+    assert_eq!(unpinned.bearer("/x", &token), Outcome::Allow);
+}
+
+#[test]
+fn unlisted_algorithms_default_to_what_the_inline_keys_verify() {
+    let mut jwk = rsa_jwk(&rsa_a(), "rsa-a");
+    jwk["alg"] = json!("RS256");
+    let mut h = Harness::new(json!({"providers": [{"name": "idp", "issuer": ISSUER,
+        "audiences": [AUDIENCE], "jwks": {"keys": [jwk]}}]}));
+    let ps256 = PS256KeyPair::from_pem(include_str!("../testdata/rsa-a.pem"))
+        .unwrap()
+        .with_key_id("rsa-a");
+    let es256 = ES256KeyPair::generate().with_key_id("rsa-a");
+    assert_eq!(
+        h.bearer("/x", &rsa_a().sign(claims(json!({}))).unwrap()),
+        Outcome::Allow
+    );
+    for token in [
+        ps256.sign(claims(json!({}))).unwrap(),
+        es256.sign(claims(json!({}))).unwrap(),
+    ] {
+        assert_eq!(
+            h.bearer("/x", &token),
+            Outcome::Deny(Denial::AlgorithmNotAllowed)
+        );
+    }
+}

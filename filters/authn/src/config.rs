@@ -56,6 +56,21 @@ pub struct RawProvider {
     pub forward_token: bool,
     #[serde(default = "default_roles_claim")]
     pub roles_claim: String,
+    #[serde(default)]
+    pub require_kid: KidRequirement,
+}
+
+/// When a token must carry a `kid`. Without one it is tried against every key that could verify
+/// its `alg`, and a forged token (right claims, random signature) costs a full check per key.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum KidRequirement {
+    /// When more than one of the provider's keys could verify the token's `alg`.
+    #[default]
+    IfAmbiguous,
+    Always,
+    /// Try every candidate key.
+    Never,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -237,6 +252,7 @@ pub struct Provider {
     pub payload_header: Option<String>,
     pub forward_token: bool,
     pub roles_path: Vec<String>,
+    pub require_kid: KidRequirement,
 }
 
 #[derive(Debug)]
@@ -387,6 +403,7 @@ impl RawProvider {
                 "must list at least one non-empty audience",
             ));
         }
+        let algorithms_listed = self.algorithms.is_some();
         let algorithms = match self.algorithms {
             None => Algorithm::ASYMMETRIC.to_vec(),
             Some(list) if list.is_empty() => return Err(err("algorithms", "must not be empty")),
@@ -446,6 +463,13 @@ impl RawProvider {
         if inline_keys.is_empty() && remote.is_none() {
             return Err(err("", "set jwks, pem or remote_jwks"));
         }
+        // Unlisted, with inline keys only: just what those keys verify, so a token naming any
+        // other algorithm is refused up front. A remote JWKS may rotate to any key type.
+        let algorithms = if algorithms_listed || remote.is_some() {
+            algorithms
+        } else {
+            inline_keys.algorithms()
+        };
         let mut claim_headers = Vec::new();
         for (i, ch) in self.claim_headers.iter().enumerate() {
             if ch.claim.is_empty() || ch.claim.split('.').any(str::is_empty) {
@@ -481,6 +505,7 @@ impl RawProvider {
             payload_header,
             forward_token: self.forward_token,
             roles_path: claim_path(&self.roles_claim),
+            require_kid: self.require_kid,
         })
     }
 }

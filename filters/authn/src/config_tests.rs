@@ -49,10 +49,8 @@ fn provider_defaults_are_safe() {
     assert_eq!(p.policy.skew_secs, 60);
     assert!(p.policy.require_exp);
     assert_eq!(p.max_token_bytes, 8192);
-    assert_eq!(
-        p.algorithms,
-        crate::algorithm::Algorithm::ASYMMETRIC.to_vec()
-    );
+    assert_eq!(p.algorithms, rsa_algorithms());
+    assert_eq!(p.require_kid, KidRequirement::IfAmbiguous);
     assert_eq!(
         p.sources,
         vec![TokenSource::Header {
@@ -67,6 +65,77 @@ fn provider_defaults_are_safe() {
         Requirement::AnyOf(vec![Credential::Jwt(0)])
     );
     assert_eq!(c.identity_headers, Vec::<String>::new());
+}
+
+fn rsa_algorithms() -> Vec<Algorithm> {
+    use Algorithm::*;
+    vec![Rs256, Rs384, Rs512, Ps256, Ps384, Ps512]
+}
+
+#[test]
+fn require_kid_values() {
+    for (value, expected) in [
+        ("if_ambiguous", KidRequirement::IfAmbiguous),
+        ("always", KidRequirement::Always),
+        ("never", KidRequirement::Never),
+    ] {
+        let c = compile(with(json!({"require_kid": value}))).unwrap();
+        assert_eq!(c.providers[0].require_kid, expected, "{value}");
+    }
+}
+
+#[test]
+fn unlisted_algorithms_follow_the_inline_keys_or_stay_asymmetric_with_remote_keys() {
+    use Algorithm::*;
+    let pinned = |alg: &str| {
+        let mut jwk = rsa_jwk(&rsa_a(), "rsa-a");
+        jwk["alg"] = json!(alg);
+        json!({"keys": [jwk]})
+    };
+    let es384_pem = ES384KeyPair::generate().public_key().to_pem().unwrap();
+    let mixed = json!({"keys": [
+        es256_jwk(&ES256KeyPair::generate(), "es"),
+        ed25519_jwk(&Ed25519KeyPair::generate(), "ed"),
+        oct_jwk(b"secret-secret-secret-secret-1234", "hs")
+    ]});
+    let remote = json!({"cluster": "jwks"});
+    let cases = [
+        ("RSA JWK", json!({}), rsa_algorithms()),
+        (
+            "RSA JWK with alg",
+            json!({"jwks": pinned("PS384")}),
+            vec![Ps384],
+        ),
+        (
+            "EC, OKP and ignored oct JWKs",
+            json!({"jwks": mixed}),
+            vec![Es256, EdDsa],
+        ),
+        (
+            "P-384 PEM",
+            json!({"jwks": null, "pem": [{"pem": es384_pem}]}),
+            vec![Es384],
+        ),
+        (
+            "remote only",
+            json!({"jwks": null, "remote_jwks": remote}),
+            Algorithm::ASYMMETRIC.to_vec(),
+        ),
+        (
+            "inline and remote",
+            json!({"jwks": pinned("RS256"), "remote_jwks": remote}),
+            Algorithm::ASYMMETRIC.to_vec(),
+        ),
+        (
+            "listed",
+            json!({"algorithms": ["HS256", "RS256", "ES256"]}),
+            vec![Hs256, Rs256, Es256],
+        ),
+    ];
+    for (name, patch, expected) in cases {
+        let c = compile(with(patch)).unwrap();
+        assert_eq!(c.providers[0].algorithms, expected, "{name}");
+    }
 }
 
 #[test]
@@ -163,6 +232,11 @@ fn rejections_name_the_field() {
         ("claim path", with(json!({"claim_headers": [{"claim": "a..b", "header": "x"}]})), "providers[0].claim_headers[0].claim: must be a claim name or dotted path"),
         ("payload header", with(json!({"payload_header": ""})), "providers[0].payload_header: must be a lower-case header name"),
         ("roles claim", with(json!({"roles_claim": ""})), "providers[0].roles_claim: must not be empty"),
+        (
+            "require kid",
+            with(json!({"require_kid": "sometimes"})),
+            "providers[0].require_kid: unknown variant `sometimes`, expected one of `if_ambiguous`, `always`, `never`",
+        ),
         ("duplicate", json!({"providers": [provider(), provider()]}), "providers[1].name: duplicate provider name `idp`"),
         ("api consumers", api(json!([])), "api_keys.consumers: must list at least one consumer"),
         (

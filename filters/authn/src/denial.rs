@@ -14,6 +14,8 @@ pub enum Denial {
     AlgorithmNotAllowed,
     /// No key of the provider matches the token's `kid`/`alg`.
     UnknownKey,
+    /// The token has no `kid` and the provider's `require_kid` asks for one.
+    KidRequired,
     BadSignature,
     Expired,
     NotYetValid,
@@ -40,6 +42,7 @@ impl Denial {
             Denial::TooLarge => "too_large",
             Denial::AlgorithmNotAllowed => "algorithm_not_allowed",
             Denial::UnknownKey => "unknown_key",
+            Denial::KidRequired => "kid_required",
             Denial::BadSignature => "bad_signature",
             Denial::Expired => "expired",
             Denial::NotYetValid => "not_yet_valid",
@@ -54,12 +57,13 @@ impl Denial {
         }
     }
 
-    pub const ALL: [Denial; 16] = [
+    pub const ALL: [Denial; 17] = [
         Denial::MissingCredential,
         Denial::Malformed,
         Denial::TooLarge,
         Denial::AlgorithmNotAllowed,
         Denial::UnknownKey,
+        Denial::KidRequired,
         Denial::BadSignature,
         Denial::Expired,
         Denial::NotYetValid,
@@ -81,6 +85,7 @@ impl Denial {
             Denial::TooLarge => "the token is too large",
             Denial::AlgorithmNotAllowed => "the token's algorithm is not accepted",
             Denial::UnknownKey => "the token was signed by an unknown key",
+            Denial::KidRequired => "the token must name its signing key (kid)",
             Denial::BadSignature => "the token's signature is invalid",
             Denial::Expired => "the token has expired",
             Denial::NotYetValid => "the token is not valid yet",
@@ -153,6 +158,17 @@ mod tests {
         assert_eq!(
             challenge(Denial::Expired).as_deref(),
             Some("Bearer realm=\"api\", error=\"invalid_token\", error_description=\"the token has expired\"")
+        );
+    }
+
+    #[test]
+    fn kid_required_is_an_invalid_token() {
+        let reply = Denial::KidRequired.reply("api");
+        assert_eq!((reply.status, reply.error.as_str()), (401, "invalid_token"));
+        assert_eq!(Denial::KidRequired.reason(), "kid_required");
+        assert_eq!(
+            challenge(Denial::KidRequired).as_deref(),
+            Some("Bearer realm=\"api\", error=\"invalid_token\", error_description=\"the token must name its signing key (kid)\"")
         );
     }
 

@@ -273,6 +273,14 @@ impl KeySet {
         self.keys.is_empty()
     }
 
+    /// The algorithms some key here can verify, in [`Algorithm::ALL`] order.
+    pub fn algorithms(&self) -> Vec<Algorithm> {
+        Algorithm::ALL
+            .into_iter()
+            .filter(|a| self.keys.iter().any(|k| k.verifier.algorithm() == *a))
+            .collect()
+    }
+
     /// Keys that may have signed a token with this `kid` and `alg`: same algorithm, and the
     /// same kid when both sides have one (keys without a kid are tried for any token).
     pub fn candidates<'a>(

@@ -4,7 +4,7 @@ use crate::authn::Outcome;
 use crate::denial::Denial;
 use crate::state::WaitReason;
 use crate::testkit::*;
-use jwt_simple::prelude::RSAKeyPairLike;
+use jwt_simple::prelude::{RS256KeyPair, RSAKeyPairLike};
 use serde_json::{json, Value};
 use std::time::Duration as StdDuration;
 use wasmgate_shared::host::{unix_millis, FakeHost, SharedStore};
@@ -245,4 +245,48 @@ fn cached_tokens_die_with_their_key() {
         Outcome::Deny(Denial::UnknownKey)
     );
     assert_eq!(h.metric("cache_hits"), 2);
+}
+
+fn kid_less_token(sub: &str) -> String {
+    RS256KeyPair::from_pem(include_str!("../testdata/rsa-a.pem"))
+        .unwrap()
+        .sign(claims(json!({"sub": sub})))
+        .unwrap()
+}
+
+#[test]
+fn require_kid_counts_the_remote_keys_loaded_now() {
+    let mut h = Harness::new(config(json!({"refresh_seconds": 1})));
+    tick(&mut h, Some((200, jwks_body(&["rsa-a"]))));
+    assert_eq!(h.bearer("/x", &kid_less_token("one")), Outcome::Allow);
+    h.host.advance(StdDuration::from_secs(2));
+    assert!(tick(&mut h, Some((200, jwks_body(&["rsa-a", "rsa-b"])))).installed);
+    assert_eq!(
+        h.bearer("/x", &kid_less_token("two")),
+        Outcome::Deny(Denial::KidRequired)
+    );
+}
+
+#[test]
+fn require_kid_counts_inline_and_remote_keys_together() {
+    let mut c = config(json!({}));
+    c["providers"][0]["jwks"] = json!({"keys": [rsa_jwk(&rsa_b(), "rsa-b")]});
+    let mut h = Harness::new(c);
+    tick(&mut h, Some((200, jwks_body(&["rsa-a"]))));
+    assert_eq!(
+        h.bearer("/x", &kid_less_token("x")),
+        Outcome::Deny(Denial::KidRequired)
+    );
+}
+
+#[test]
+fn require_kid_always_refuses_without_waiting_for_keys() {
+    let mut c = config(json!({}));
+    c["providers"][0]["require_kid"] = json!("always");
+    let mut h = Harness::new(c);
+    assert_eq!(
+        h.bearer("/x", &kid_less_token("x")),
+        Outcome::Deny(Denial::KidRequired)
+    );
+    assert!(h.host.calls().is_empty() && h.state.waiters.is_empty());
 }
