@@ -46,6 +46,18 @@ pub fn join_path(prefix: &str, field: &str) -> String {
     }
 }
 
+/// The one header-name rule of every filter: an RFC 9110 token in lower case (how Envoy and
+/// HTTP/2 carry names), never a pseudo-header.
+pub fn header_name(field: &str, name: &str) -> Result<String, ConfigError> {
+    let token =
+        |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b"!#$%&'*+-.^_`|~".contains(&b);
+    if !name.is_empty() && name.bytes().all(token) {
+        Ok(name.to_string())
+    } else {
+        Err(ConfigError::new(field, "must be a lower-case header name"))
+    }
+}
+
 /// Parses the plugin configuration. Absent or blank bytes mean `{}`, i.e. every documented
 /// default. The error's field is the JSON path where serde stopped.
 pub fn parse<T: DeserializeOwned>(bytes: Option<&[u8]>) -> Result<T, ConfigError> {

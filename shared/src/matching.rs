@@ -1,26 +1,31 @@
 //! Request matching shared by per-route rules (authn rules, rate-limit rules): path exact or
-//! prefix, methods, hosts, headers. Serde gives the shape; [`RequestMatch::compile`] checks it.
-//! An empty match matches every request.
+//! prefix, methods, hosts, headers, all judged on the canonical [`RequestView`]. Serde gives the
+//! shape; [`RequestMatch::compile`] checks it. An empty match matches every request.
 
-use crate::config::ConfigError;
-use crate::host::Host;
+use crate::canonical::{
+    canonical_host, canonical_path, Backslash, EscapedSlashes, PathParameters, PathPolicy,
+};
+use crate::config::{header_name, ConfigError};
+use crate::request::RequestView;
 use serde::Deserialize;
 
-/// The JSON shape: `{"prefix": "/api/", "methods": ["GET"], "hosts": ["api.example.com"],
+/// The JSON shape: `{"prefix": "/api", "methods": ["GET"], "hosts": ["api.example.com"],
 /// "headers": [{"name": "x-env", "value": "prod"}, {"name": "x-debug"}]}`.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct RequestMatch {
-    /// The path (without query string) must equal this.
+    /// The canonical path (without query string) must equal this.
     pub path: Option<String>,
-    /// The path (without query string) must start with this.
+    /// The canonical path must be this or continue it with a `/`: whole segments only.
     pub prefix: Option<String>,
-    /// Any of these methods (upper case); empty = any method.
+    /// Compare `path` / `prefix` ASCII case-insensitively, for upstreams that route so.
+    pub ignore_case: bool,
+    /// Any of these methods, compared exactly; empty = any method.
     pub methods: Vec<String>,
-    /// Any of these hosts (`:authority` without port, case-insensitive; a leading `*.` matches
-    /// any subdomain); empty = any host.
+    /// Any of these hosts (canonical `:authority`: lower case, no port, no trailing dot; a
+    /// leading `*.` matches any subdomain); empty = any host.
     pub hosts: Vec<String>,
-    /// All of these headers: present, or equal to `value`.
+    /// All of these headers: present, or every value of it equal to `value`.
     pub headers: Vec<HeaderMatch>,
 }
 
@@ -36,6 +41,7 @@ pub struct HeaderMatch {
 enum PathMatch {
     Any,
     Exact(String),
+    /// Without a trailing `/`: `/public` for `"/public"` and `"/public/"`, empty for `"/"`.
     Prefix(String),
 }
 
@@ -43,6 +49,7 @@ enum PathMatch {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestMatcher {
     path: PathMatch,
+    ignore_case: bool,
     methods: Vec<String>,
     hosts: Vec<String>,
     headers: Vec<(String, Option<String>)>,
@@ -52,6 +59,7 @@ impl Default for RequestMatcher {
     fn default() -> Self {
         Self {
             path: PathMatch::Any,
+            ignore_case: false,
             methods: Vec::new(),
             hosts: Vec::new(),
             headers: Vec::new(),
@@ -70,7 +78,10 @@ impl RequestMatch {
                 ))
             }
             (Some(p), None) => PathMatch::Exact(check_path("path", p)?),
-            (None, Some(p)) => PathMatch::Prefix(check_path("prefix", p)?),
+            (None, Some(p)) => {
+                let p = check_path("prefix", p)?;
+                PathMatch::Prefix(p.strip_suffix('/').unwrap_or(&p).to_string())
+            }
             (None, None) => PathMatch::Any,
         };
         let mut methods = Vec::with_capacity(self.methods.len());
@@ -85,26 +96,22 @@ impl RequestMatch {
         }
         let mut hosts = Vec::with_capacity(self.hosts.len());
         for (i, h) in self.hosts.iter().enumerate() {
-            if h.is_empty() || h.contains(['/', ' ']) {
+            if h.is_empty() || h.contains(['/', ' ', ':']) {
                 return Err(ConfigError::new(
                     format!("hosts[{i}]"),
-                    "must be a host name",
+                    "must be a host name without port",
                 ));
             }
-            hosts.push(h.to_ascii_lowercase());
+            hosts.push(canonical_host(h));
         }
         let mut headers = Vec::with_capacity(self.headers.len());
         for (i, h) in self.headers.iter().enumerate() {
-            if h.name.is_empty() || h.name.bytes().any(|b| b.is_ascii_uppercase() || b == b' ') {
-                return Err(ConfigError::new(
-                    format!("headers[{i}].name"),
-                    "must be a non-empty lower-case header name",
-                ));
-            }
-            headers.push((h.name.clone(), h.value.clone()));
+            let name = header_name(&format!("headers[{i}].name"), &h.name)?;
+            headers.push((name, h.value.clone()));
         }
         Ok(RequestMatcher {
             path,
+            ignore_case: self.ignore_case,
             methods,
             hosts,
             headers,
@@ -112,67 +119,66 @@ impl RequestMatch {
     }
 }
 
+/// A rule path must be canonical itself: a request path never is `/a/../b` or `/%61`, so such
+/// a rule would silently match nothing.
 fn check_path(field: &str, p: &str) -> Result<String, ConfigError> {
-    if p.starts_with('/') {
-        Ok(p.to_string())
-    } else {
-        Err(ConfigError::new(field, "must start with '/'"))
+    if !p.starts_with('/') {
+        return Err(ConfigError::new(field, "must start with '/'"));
     }
-}
-
-/// `:path` without its query string or fragment.
-pub fn path_only(path: &str) -> &str {
-    let end = path.find(['?', '#']).unwrap_or(path.len());
-    path.get(..end).unwrap_or(path)
-}
-
-/// `:authority` without its port, lower-cased.
-pub fn host_only(authority: &str) -> String {
-    let host = if authority.starts_with('[') {
-        // [v6]:port
-        authority.split_inclusive(']').next().unwrap_or(authority)
-    } else {
-        authority.split(':').next().unwrap_or(authority)
+    // The widest reading: which requests reach the matcher is the filter's `paths` policy.
+    let widest = PathPolicy {
+        escaped_slashes: EscapedSlashes::Keep,
+        backslash: Backslash::Refuse,
+        path_parameters: PathParameters::Keep,
     };
-    host.to_ascii_lowercase()
+    match canonical_path(p, &widest) {
+        Ok(c) if c == p => Ok(c),
+        Ok(c) => Err(ConfigError::new(
+            field,
+            format!("must be a canonical path, as rules see requests: \"{c}\""),
+        )),
+        Err(refusal) => Err(ConfigError::new(field, refusal.message())),
+    }
 }
 
 impl RequestMatcher {
-    /// Whether the current request matches, read from its pseudo-headers and headers.
-    pub fn matches(&self, host: &(impl Host + ?Sized)) -> bool {
-        if !self.path_matches(host) {
+    /// Whether the request matches.
+    pub fn matches(&self, request: &RequestView) -> bool {
+        if !self.path_matches(&request.path) {
             return false;
         }
-        if !self.methods.is_empty() {
-            let method = host.request_header(":method").unwrap_or_default();
-            if !self.methods.contains(&method) {
-                return false;
-            }
+        if !self.methods.is_empty() && !self.methods.contains(&request.method) {
+            return false;
         }
-        if !self.hosts.is_empty() {
-            let authority = host_only(&host.request_header(":authority").unwrap_or_default());
-            if !self.hosts.iter().any(|h| host_matches(h, &authority)) {
-                return false;
-            }
+        if !self.hosts.is_empty() && !self.hosts.iter().any(|h| host_matches(h, &request.host)) {
+            return false;
         }
-        self.headers
-            .iter()
-            .all(|(name, value)| match (host.request_header(name), value) {
-                (None, _) => false,
-                (Some(_), None) => true,
-                (Some(actual), Some(expected)) => actual == *expected,
-            })
+        self.headers.iter().all(|(name, expected)| {
+            let mut values = request.header_values(name).peekable();
+            values.peek().is_some()
+                && expected
+                    .as_ref()
+                    .is_none_or(|e| values.all(|actual| actual == e))
+        })
     }
 
-    fn path_matches(&self, host: &(impl Host + ?Sized)) -> bool {
+    fn path_matches(&self, path: &str) -> bool {
+        let same = |a: &str, b: &str| {
+            if self.ignore_case {
+                a.eq_ignore_ascii_case(b)
+            } else {
+                a == b
+            }
+        };
         match &self.path {
             PathMatch::Any => true,
-            PathMatch::Exact(p) => host
-                .request_header(":path")
-                .is_some_and(|actual| path_only(&actual) == p),
-            PathMatch::Prefix(p) => host
-                .request_header(":path")
-                .is_some_and(|actual| path_only(&actual).starts_with(p.as_str())),
+            PathMatch::Exact(p) => same(path, p),
+            PathMatch::Prefix(p) => {
+                path.get(..p.len()).is_some_and(|head| same(head, p))
+                    && path.as_bytes().get(p.len()).is_none_or(|b| *b == b'/')
+                    && !path.is_empty()
+                    && path != "*"
+            }
         }
     }
 }
@@ -201,8 +207,12 @@ mod tests {
             .unwrap()
     }
 
-    fn request(method: &str, path: &str, authority: &str) -> FakeHost {
-        FakeHost::new().with_request(method, path, authority)
+    fn view(host: &FakeHost) -> RequestView {
+        RequestView::read(host, &PathPolicy::default()).unwrap()
+    }
+
+    fn request(method: &str, path: &str, authority: &str) -> RequestView {
+        view(&FakeHost::new().with_request(method, path, authority))
     }
 
     #[test]
@@ -222,9 +232,51 @@ mod tests {
                 false,
             ),
             (
+                "exact path, canonical request",
+                r#"{"path":"/a"}"#,
+                ("GET", "/x/../%61", "a"),
+                true,
+            ),
+            (
                 "prefix",
                 r#"{"prefix":"/api/"}"#,
                 ("GET", "/api/v1", "a"),
+                true,
+            ),
+            (
+                "prefix with trailing slash matches the bare segment",
+                r#"{"prefix":"/api/"}"#,
+                ("GET", "/api", "a"),
+                true,
+            ),
+            (
+                "prefix is the whole path",
+                r#"{"prefix":"/public"}"#,
+                ("GET", "/public", "a"),
+                true,
+            ),
+            (
+                "prefix below",
+                r#"{"prefix":"/public"}"#,
+                ("GET", "/public/x", "a"),
+                true,
+            ),
+            (
+                "prefix is whole segments",
+                r#"{"prefix":"/public"}"#,
+                ("GET", "/publicity", "a"),
+                false,
+            ),
+            (
+                "prefix is not a string prefix",
+                r#"{"prefix":"/public"}"#,
+                ("GET", "/public-admin/x", "a"),
+                false,
+            ),
+            (
+                "root prefix",
+                r#"{"prefix":"/"}"#,
+                ("GET", "/anything", "a"),
                 true,
             ),
             (
@@ -234,15 +286,57 @@ mod tests {
                 false,
             ),
             (
+                "prefix sees the canonical path",
+                r#"{"prefix":"/admin"}"#,
+                ("GET", "/public/../admin/users", "a"),
+                true,
+            ),
+            (
+                "case matters by default",
+                r#"{"prefix":"/admin"}"#,
+                ("GET", "/ADMIN", "a"),
+                false,
+            ),
+            (
+                "ignore_case",
+                r#"{"prefix":"/admin","ignore_case":true}"#,
+                ("GET", "/ADMIN/x", "a"),
+                true,
+            ),
+            (
+                "ignore_case exact",
+                r#"{"path":"/Admin","ignore_case":true}"#,
+                ("GET", "/aDMIN", "a"),
+                true,
+            ),
+            (
                 "method",
                 r#"{"methods":["POST"]}"#,
                 ("GET", "/", "a"),
                 false,
             ),
             (
+                "methods compare exactly",
+                r#"{"methods":["GET"]}"#,
+                ("get", "/", "a"),
+                false,
+            ),
+            (
                 "host with port",
                 r#"{"hosts":["api.example.com"]}"#,
                 ("GET", "/", "API.example.com:8443"),
+                true,
+            ),
+            (
+                "host with trailing dot",
+                r#"{"hosts":["api.example.com"]}"#,
+                ("GET", "/", "api.example.com."),
+                true,
+            ),
+            (
+                "config host with trailing dot",
+                r#"{"hosts":["api.example.com."]}"#,
+                ("GET", "/", "api.example.com"),
                 true,
             ),
             (
@@ -270,39 +364,94 @@ mod tests {
     }
 
     #[test]
-    fn headers_present_or_equal() {
+    fn headers_present_or_every_value_equal() {
         let m = matcher(r#"{"headers":[{"name":"x-env","value":"prod"},{"name":"x-debug"}]}"#);
-        let both = request("GET", "/", "a")
+        let base = || FakeHost::new().with_request("GET", "/", "a");
+        let both = base()
             .with_request_header("x-env", "prod")
             .with_request_header("x-debug", "");
-        assert!(m.matches(&both));
-        let wrong = request("GET", "/", "a")
+        assert!(m.matches(&view(&both)));
+        let wrong = base()
             .with_request_header("x-env", "dev")
             .with_request_header("x-debug", "1");
-        assert!(!m.matches(&wrong));
+        assert!(!m.matches(&view(&wrong)));
+        let repeated = base()
+            .with_request_header("x-env", "prod")
+            .with_request_header("x-env", "dev")
+            .with_request_header("x-debug", "1");
+        assert!(!m.matches(&view(&repeated)), "a second value disagrees");
     }
 
     #[test]
     fn rejections_name_the_field() {
         let cases = [
-            (r#"{"path":"/a","prefix":"/b"}"#, "prefix"),
-            (r#"{"prefix":"api"}"#, "prefix"),
-            (r#"{"methods":["get"]}"#, "methods[0]"),
-            (r#"{"hosts":["a/b"]}"#, "hosts[0]"),
-            (r#"{"headers":[{"name":"X-A"}]}"#, "headers[0].name"),
+            (
+                r#"{"path":"/a","prefix":"/b"}"#,
+                "prefix",
+                "set either path or prefix, not both",
+            ),
+            (r#"{"prefix":"api"}"#, "prefix", "must start with '/'"),
+            (
+                r#"{"prefix":"/api/../admin"}"#,
+                "prefix",
+                "must be a canonical path, as rules see requests: \"/admin\"",
+            ),
+            (
+                r#"{"path":"//admin"}"#,
+                "path",
+                "must be a canonical path, as rules see requests: \"/admin\"",
+            ),
+            (
+                r#"{"prefix":"/%61dmin"}"#,
+                "prefix",
+                "must be a canonical path, as rules see requests: \"/admin\"",
+            ),
+            (
+                r#"{"prefix":"/a%2fb"}"#,
+                "prefix",
+                "must be a canonical path, as rules see requests: \"/a%2Fb\"",
+            ),
+            (
+                r#"{"prefix":"/a b"}"#,
+                "prefix",
+                "the request path contains a character that must be percent-encoded",
+            ),
+            (
+                r#"{"methods":["get"]}"#,
+                "methods[0]",
+                "must be an upper-case HTTP method such as GET",
+            ),
+            (
+                r#"{"hosts":["a/b"]}"#,
+                "hosts[0]",
+                "must be a host name without port",
+            ),
+            (
+                r#"{"hosts":["a:80"]}"#,
+                "hosts[0]",
+                "must be a host name without port",
+            ),
+            (
+                r#"{"headers":[{"name":"X-A"}]}"#,
+                "headers[0].name",
+                "must be a lower-case header name",
+            ),
+            (
+                r#"{"headers":[{"name":":path"}]}"#,
+                "headers[0].name",
+                "must be a lower-case header name",
+            ),
         ];
-        for (json, field) in cases {
+        for (json, field, reason) in cases {
             let err = serde_json::from_str::<RequestMatch>(json)
                 .unwrap()
                 .compile()
                 .unwrap_err();
-            assert_eq!(err.field, field, "{json}");
+            assert_eq!(
+                (err.field.as_str(), err.reason.as_str()),
+                (field, reason),
+                "{json}"
+            );
         }
-    }
-
-    #[test]
-    fn host_only_strips_ports_and_keeps_ipv6() {
-        assert_eq!(host_only("Example.com:80"), "example.com");
-        assert_eq!(host_only("[::1]:80"), "[::1]");
     }
 }

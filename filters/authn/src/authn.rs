@@ -1,6 +1,7 @@
-//! The request path: strip forged identity headers, pick the rule, authenticate the
-//! credentials it accepts (cache first), authorize on claims, then set the upstream headers.
-//! Pure logic over the `Host` trait; `lib.rs` only maps the [`Outcome`] to proxy-wasm actions.
+//! The request path: canonicalize the request, pick the rule, verify every credential it
+//! carries where the rule looks (cache first), authorize on claims, then strip credentials and
+//! forged identity headers and set the upstream ones. Pure logic over the `Host` trait;
+//! `lib.rs` only maps the [`Outcome`] to proxy-wasm actions.
 
 use crate::algorithm::Algorithm;
 use crate::apikey::find_consumer;
@@ -8,18 +9,22 @@ use crate::authz::AuthzFailure;
 use crate::config::{AuthnConfig, Credential, Provider, Requirement, Rule};
 use crate::denial::Denial;
 use crate::metrics::AuthnMetrics;
+use crate::source::{Duplicated, Scrub};
 use crate::state::{Verified, WaitReason, WorkerState};
 use crate::token;
 use serde_json::Value;
 use std::rc::Rc;
+use wasmgate_shared::canonical::PathRefusal;
 use wasmgate_shared::host::unix_millis;
-use wasmgate_shared::Host;
+use wasmgate_shared::{Host, RequestView};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
-    /// Continue upstream (identity headers already set).
+    /// Continue upstream (credentials stripped, identity headers set, canonical path sent).
     Allow,
     Deny(Denial),
+    /// The path has no single reading: 400 before any rule is looked at.
+    InvalidPath(PathRefusal),
     /// Pause until the provider's keys change or the wait bound passes.
     Wait {
         provider: usize,
@@ -32,6 +37,13 @@ pub enum Outcome {
 enum Identity {
     Jwt(Rc<Verified>),
     ApiKey(usize),
+}
+
+/// A credential that verified, and where the request carried it.
+struct Verification {
+    location: usize,
+    credential: Credential,
+    identity: Identity,
 }
 
 /// Result of one JWT provider on one token.
@@ -52,88 +64,112 @@ pub struct Request<'a, H: Host + ?Sized> {
 
 impl<H: Host + ?Sized> Request<'_, H> {
     pub fn decide(&mut self) -> Outcome {
+        let view = match RequestView::read(self.host, &self.config.paths) {
+            Ok(view) => view,
+            Err(refusal) => {
+                self.metrics.path_refused.inc();
+                return Outcome::InvalidPath(refusal);
+            }
+        };
         let rule_index = self
             .config
             .rules
             .iter()
-            .position(|r| r.matcher.matches(self.host))
+            .position(|r| r.matcher.matches(&view))
             .unwrap_or(self.config.rules.len());
         let rule = self
             .config
             .rules
             .get(rule_index)
             .unwrap_or(&self.config.default_rule);
-        let outcome = self.evaluate(rule);
+        let outcome = self.evaluate(rule, &view);
         if let Some(m) = self.metrics.rules.get(rule_index) {
             match outcome {
                 Outcome::Allow => m.allowed.inc(),
                 Outcome::Deny(_) => m.denied.inc(),
-                Outcome::Wait { .. } => {}
+                Outcome::InvalidPath(_) | Outcome::Wait { .. } => {}
             }
         }
         match outcome {
             Outcome::Allow => self.metrics.allowed.inc(),
             Outcome::Deny(d) => self.metrics.denied(d),
-            Outcome::Wait { .. } => {}
+            Outcome::InvalidPath(_) | Outcome::Wait { .. } => {}
         }
         outcome
     }
 
-    fn evaluate(&mut self, rule: &Rule) -> Outcome {
-        let mut identities = Vec::new();
-        match &rule.requirement {
+    fn evaluate(&mut self, rule: &Rule, view: &RequestView) -> Outcome {
+        let accepted = match &rule.requirement {
             Requirement::Public => {
-                self.forward(&[]);
+                self.forward(view, &[], self.config.strip_credentials_on_public);
                 return Outcome::Allow;
             }
-            Requirement::AnyOf(creds) => {
-                let mut first_error = None;
-                for cred in creds {
-                    match self.credential(*cred) {
-                        Ok(Some(id)) => {
-                            identities.push(id);
-                            break;
-                        }
-                        Ok(None) => {}
-                        // Another provider sharing the header may own this issuer.
-                        Err(Outcome::Deny(Denial::WrongIssuer)) => {
-                            first_error.get_or_insert(Outcome::Deny(Denial::WrongIssuer));
-                        }
-                        Err(other) => return other,
+            Requirement::AnyOf(creds) | Requirement::AllOf(creds) => creds,
+        };
+        // Every place the rule looks that the request fills must verify, as in Envoy's
+        // jwt_authn: an unverified credential must not travel next to a verified one.
+        let mut verified: Vec<Verification> = Vec::new();
+        for (l, location) in self.config.locations.iter().enumerate() {
+            let mut readers = location
+                .readers
+                .iter()
+                .filter(|c| accepted.contains(c))
+                .peekable();
+            if readers.peek().is_none() {
+                continue;
+            }
+            let presented = match location.source.find(view) {
+                Ok(Some(value)) => value,
+                Ok(None) => continue,
+                Err(Duplicated) => return Outcome::Deny(Denial::DuplicateCredential),
+            };
+            let mut found = None;
+            for credential in readers {
+                match self.verify(*credential, presented) {
+                    Ok(identity) => {
+                        found = Some(Verification {
+                            location: l,
+                            credential: *credential,
+                            identity,
+                        });
+                        break;
                     }
-                }
-                if identities.is_empty() {
-                    return first_error.unwrap_or(Outcome::Deny(Denial::MissingCredential));
+                    // Another provider reading the same place may own this issuer.
+                    Err(Outcome::Deny(Denial::WrongIssuer)) => {}
+                    Err(other) => return other,
                 }
             }
-            Requirement::AllOf(creds) => {
-                for cred in creds {
-                    match self.credential(*cred) {
-                        Ok(Some(id)) => identities.push(id),
-                        Ok(None) => return Outcome::Deny(Denial::MissingCredential),
-                        Err(outcome) => return outcome,
-                    }
-                }
+            match found {
+                Some(v) => verified.push(v),
+                None => return Outcome::Deny(Denial::WrongIssuer),
             }
         }
-        if let Err(denial) = self.authorize(rule, &identities) {
+        if verified.is_empty() {
+            return Outcome::Deny(Denial::MissingCredential);
+        }
+        if let Requirement::AllOf(all) = &rule.requirement {
+            if !all
+                .iter()
+                .all(|c| verified.iter().any(|v| v.credential == *c))
+            {
+                return Outcome::Deny(Denial::MissingCredential);
+            }
+        }
+        if let Err(denial) = self.authorize(rule, &verified) {
             return Outcome::Deny(denial);
         }
-        self.forward(&identities);
+        self.forward(view, &verified, true);
         Outcome::Allow
     }
 
-    /// `Ok(None)`: the request does not carry this credential.
-    fn credential(&mut self, cred: Credential) -> Result<Option<Identity>, Outcome> {
+    /// Verifies `presented` as credential `cred`.
+    fn verify(&mut self, cred: Credential, presented: &str) -> Result<Identity, Outcome> {
         match cred {
             Credential::ApiKey => {
                 let Some(keys) = &self.config.api_keys else {
-                    return Ok(None);
+                    return Err(Outcome::Deny(Denial::MissingCredential));
                 };
-                let Some(presented) = keys.sources.iter().find_map(|s| s.extract(self.host)) else {
-                    return Ok(None);
-                };
-                match find_consumer(&keys.consumers, &presented) {
+                match find_consumer(&keys.consumers, presented) {
                     Some(c) => {
                         self.metrics.api_key_allowed.inc();
                         let index = keys
@@ -141,7 +177,7 @@ impl<H: Host + ?Sized> Request<'_, H> {
                             .iter()
                             .position(|x| x.name == c.name)
                             .unwrap_or(0);
-                        Ok(Some(Identity::ApiKey(index)))
+                        Ok(Identity::ApiKey(index))
                     }
                     None => {
                         self.metrics.api_key_denied.inc();
@@ -151,19 +187,16 @@ impl<H: Host + ?Sized> Request<'_, H> {
             }
             Credential::Jwt(p) => {
                 let Some(provider) = self.config.providers.get(p) else {
-                    return Ok(None);
+                    return Err(Outcome::Deny(Denial::MissingCredential));
                 };
-                let Some(tok) = provider.sources.iter().find_map(|s| s.extract(self.host)) else {
-                    return Ok(None);
-                };
-                let result = self.jwt(p, provider, &tok);
+                let result = self.jwt(p, provider, presented);
                 let pm = self.metrics.providers.get(p);
                 match result {
                     JwtResult::Valid(v) => {
                         if let Some(m) = pm {
                             m.allowed.inc();
                         }
-                        Ok(Some(Identity::Jwt(v)))
+                        Ok(Identity::Jwt(v))
                     }
                     JwtResult::Invalid(Denial::WrongIssuer) => {
                         Err(Outcome::Deny(Denial::WrongIssuer))
@@ -303,20 +336,20 @@ impl<H: Host + ?Sized> Request<'_, H> {
         None
     }
 
-    fn authorize(&self, rule: &Rule, identities: &[Identity]) -> Result<(), Denial> {
+    fn authorize(&self, rule: &Rule, verified: &[Verification]) -> Result<(), Denial> {
         if rule.authz.is_empty() {
             return Ok(());
         }
         let mut failure = AuthzFailure::Forbidden;
-        for id in identities {
-            let result = match id {
-                Identity::Jwt(v) => {
+        for v in verified {
+            let result = match &v.identity {
+                Identity::Jwt(jwt) => {
                     let roles = self
                         .config
                         .providers
-                        .get(v.provider)
+                        .get(jwt.provider)
                         .map_or(&[][..], |p| p.roles_path.as_slice());
-                    rule.authz.check(Some(&v.claims), roles)
+                    rule.authz.check(Some(&jwt.claims), roles)
                 }
                 Identity::ApiKey(_) => rule.authz.check(None, &[]),
             };
@@ -332,36 +365,31 @@ impl<H: Host + ?Sized> Request<'_, H> {
         })
     }
 
-    /// Sets the identity headers for the upstream. Every managed header the client sent is
-    /// replaced or removed, so none can be forged; headers we set anyway need no removal first
-    /// (a set replaces every value), which saves host calls on the cache-hit path. A refused
-    /// request never reaches the upstream, so only allowed ones are cleaned.
-    fn forward(&self, identities: &[Identity]) {
-        for name in &self.config.identity_headers {
-            let set_below = identities.iter().any(|id| match id {
-                Identity::Jwt(v) => v.headers.iter().any(|(h, _)| h == name),
-                Identity::ApiKey(_) => self
-                    .config
-                    .api_keys
-                    .as_ref()
-                    .is_some_and(|k| k.identity_header == *name),
-            });
-            if !set_below {
-                self.host.set_request_header(name, None);
+    /// Prepares the request for the upstream: every credential location is emptied (with
+    /// `strip_credentials`) unless a credential verified there is configured to travel on;
+    /// every managed identity header the client sent, and its `_`/`-` twins, is removed; then
+    /// the verified identities' headers are set and the canonical path is sent.
+    fn forward(&self, view: &RequestView, verified: &[Verification], strip_credentials: bool) {
+        let mut scrub = Scrub::default();
+        if strip_credentials {
+            for (l, location) in self.config.locations.iter().enumerate() {
+                let travels = verified
+                    .iter()
+                    .any(|v| v.location == l && self.forwards(v.credential));
+                if !travels {
+                    scrub.add(&location.source);
+                }
             }
         }
-        for id in identities {
-            match id {
-                Identity::Jwt(v) => {
-                    for (name, value) in &v.headers {
+        for name in &self.config.identity_headers {
+            scrub.add_header(name);
+        }
+        scrub.apply(view, self.host);
+        for v in verified {
+            match &v.identity {
+                Identity::Jwt(jwt) => {
+                    for (name, value) in &jwt.headers {
                         self.host.set_request_header(name, Some(value));
-                    }
-                    if let Some(p) = self.config.providers.get(v.provider) {
-                        if !p.forward_token {
-                            for s in &p.sources {
-                                s.strip(self.host);
-                            }
-                        }
                     }
                 }
                 Identity::ApiKey(i) => {
@@ -370,14 +398,21 @@ impl<H: Host + ?Sized> Request<'_, H> {
                             self.host
                                 .set_request_header(&keys.identity_header, Some(&c.name));
                         }
-                        if !keys.forward_key {
-                            for s in &keys.sources {
-                                s.strip(self.host);
-                            }
-                        }
                     }
                 }
             }
+        }
+    }
+
+    /// Whether a verified credential stays in the request (`forward_token` / `forward_key`).
+    fn forwards(&self, credential: Credential) -> bool {
+        match credential {
+            Credential::Jwt(p) => self
+                .config
+                .providers
+                .get(p)
+                .is_some_and(|p| p.forward_token),
+            Credential::ApiKey => self.config.api_keys.as_ref().is_some_and(|k| k.forward_key),
         }
     }
 }
@@ -422,3 +457,7 @@ fn upstream_headers(
 #[cfg(test)]
 #[path = "authn_tests.rs"]
 pub(crate) mod tests;
+
+#[cfg(test)]
+#[path = "security_tests.rs"]
+mod security_tests;

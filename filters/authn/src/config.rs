@@ -10,10 +10,12 @@ use crate::jwks::KeySet;
 use crate::source::TokenSource;
 use serde::Deserialize;
 use serde_json::Value;
+use wasmgate_shared::canonical::PathPolicy;
+use wasmgate_shared::config::header_name;
 use wasmgate_shared::matching::{RequestMatch, RequestMatcher};
 use wasmgate_shared::ConfigError;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawAuthnConfig {
     /// `realm` in `WWW-Authenticate`.
@@ -24,6 +26,10 @@ pub struct RawAuthnConfig {
     /// For requests no rule matches; default: any configured provider.
     pub default: Option<RawRule>,
     pub cache: RawCache,
+    /// How ambiguous request paths are read (`docs/security.md`); default: refused.
+    pub paths: PathPolicy,
+    /// Remove credentials from requests on public routes too (they were not verified there).
+    pub strip_credentials_on_public: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -171,6 +177,21 @@ pub struct RawCache {
     pub max_ttl_seconds: u64,
 }
 
+impl Default for RawAuthnConfig {
+    fn default() -> Self {
+        Self {
+            realm: None,
+            providers: Vec::new(),
+            api_keys: None,
+            rules: Vec::new(),
+            default: None,
+            cache: RawCache::default(),
+            paths: PathPolicy::default(),
+            strip_credentials_on_public: true,
+        }
+    }
+}
+
 impl Default for RawCache {
     fn default() -> Self {
         Self {
@@ -287,6 +308,14 @@ pub struct Rule {
     pub authz: Authorization,
 }
 
+/// A place credentials are read from, and every credential read there (two providers may
+/// share `Authorization: Bearer`).
+#[derive(Debug)]
+pub struct Location {
+    pub source: TokenSource,
+    pub readers: Vec<Credential>,
+}
+
 #[derive(Debug)]
 pub struct AuthnConfig {
     pub realm: String,
@@ -298,6 +327,10 @@ pub struct AuthnConfig {
     pub cache_ttl_secs: u64,
     /// Every header this filter sets for the upstream: removed from each incoming request first.
     pub identity_headers: Vec<String>,
+    /// Every configured credential location, in configuration order.
+    pub locations: Vec<Location>,
+    pub paths: PathPolicy,
+    pub strip_credentials_on_public: bool,
 }
 
 fn err(field: impl Into<String>, reason: impl Into<String>) -> ConfigError {
@@ -308,18 +341,6 @@ fn is_name(s: &str) -> bool {
     !s.is_empty()
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
-fn check_header_name(field: &str, name: &str) -> Result<String, ConfigError> {
-    let ok = !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
-    if ok {
-        Ok(name.to_string())
-    } else {
-        Err(err(field, "must be a lower-case header name"))
-    }
 }
 
 fn compile_sources(
@@ -341,7 +362,7 @@ fn compile_sources(
         let f = format!("{field}[{i}]");
         let source = match (s.header, s.query, s.cookie) {
             (Some(h), None, None) => TokenSource::Header {
-                name: check_header_name(&format!("{f}.header"), &h)?,
+                name: header_name(&format!("{f}.header"), &h)?,
                 prefix: s.prefix.unwrap_or_default(),
             },
             (None, Some(q), None) if s.prefix.is_none() && is_name(&q) => {
@@ -478,11 +499,11 @@ impl RawProvider {
                     "must be a claim name or dotted path",
                 ));
             }
-            let header = check_header_name(&format!("claim_headers[{i}].header"), &ch.header)?;
+            let header = header_name(&format!("claim_headers[{i}].header"), &ch.header)?;
             claim_headers.push((claim_path(&ch.claim), header));
         }
         let payload_header = match self.payload_header {
-            Some(h) => Some(check_header_name("payload_header", &h)?),
+            Some(h) => Some(header_name("payload_header", &h)?),
             None => None,
         };
         if self.roles_claim.is_empty() {
@@ -601,7 +622,7 @@ impl RawApiKeys {
             name: self.name,
             sources,
             consumers,
-            identity_header: check_header_name("identity_header", &self.identity_header)?,
+            identity_header: header_name("identity_header", &self.identity_header)?,
             forward_key: self.forward_key,
         })
     }
@@ -700,6 +721,30 @@ impl RawRule {
     }
 }
 
+fn locations(providers: &[Provider], api_keys: Option<&ApiKeys>) -> Vec<Location> {
+    let jwt = providers.iter().enumerate().flat_map(|(p, provider)| {
+        provider
+            .sources
+            .iter()
+            .map(move |s| (s, Credential::Jwt(p)))
+    });
+    let keys = api_keys
+        .into_iter()
+        .flat_map(|k| k.sources.iter().map(|s| (s, Credential::ApiKey)));
+    let mut out: Vec<Location> = Vec::new();
+    for (source, credential) in jwt.chain(keys) {
+        match out.iter_mut().find(|l| l.source == *source) {
+            Some(l) if !l.readers.contains(&credential) => l.readers.push(credential),
+            Some(_) => {}
+            None => out.push(Location {
+                source: source.clone(),
+                readers: vec![credential],
+            }),
+        }
+    }
+    out
+}
+
 /// Without a `default`: any configured credential; with none configured, refuse everything.
 fn default_requirement(providers: &[Provider], api_keys: Option<&ApiKeys>) -> Requirement {
     let mut all: Vec<Credential> = (0..providers.len()).map(Credential::Jwt).collect();
@@ -783,6 +828,7 @@ impl RawAuthnConfig {
                 identity_headers.push(a.identity_header.clone());
             }
         }
+        let locations = locations(&providers, api_keys.as_ref());
         Ok(AuthnConfig {
             realm,
             providers,
@@ -792,6 +838,9 @@ impl RawAuthnConfig {
             cache_entries: self.cache.max_entries,
             cache_ttl_secs: self.cache.max_ttl_seconds,
             identity_headers,
+            locations,
+            paths: self.paths,
+            strip_credentials_on_public: self.strip_credentials_on_public,
         })
     }
 }

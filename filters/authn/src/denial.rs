@@ -7,6 +7,8 @@ use wasmgate_shared::LocalReply;
 pub enum Denial {
     /// No credential in any configured place.
     MissingCredential,
+    /// The same credential location filled twice (a repeated header, parameter or cookie).
+    DuplicateCredential,
     /// Not three base64url segments of JSON, or a header we refuse (`crit`, `typ`).
     Malformed,
     TooLarge,
@@ -38,6 +40,7 @@ impl Denial {
     pub fn reason(self) -> &'static str {
         match self {
             Denial::MissingCredential => "missing_credential",
+            Denial::DuplicateCredential => "duplicate_credential",
             Denial::Malformed => "malformed",
             Denial::TooLarge => "too_large",
             Denial::AlgorithmNotAllowed => "algorithm_not_allowed",
@@ -57,8 +60,9 @@ impl Denial {
         }
     }
 
-    pub const ALL: [Denial; 17] = [
+    pub const ALL: [Denial; 18] = [
         Denial::MissingCredential,
+        Denial::DuplicateCredential,
         Denial::Malformed,
         Denial::TooLarge,
         Denial::AlgorithmNotAllowed,
@@ -81,6 +85,7 @@ impl Denial {
     fn description(self) -> &'static str {
         match self {
             Denial::MissingCredential => "authentication is required",
+            Denial::DuplicateCredential => "the request carries the same credential more than once",
             Denial::Malformed => "the token is malformed",
             Denial::TooLarge => "the token is too large",
             Denial::AlgorithmNotAllowed => "the token's algorithm is not accepted",
@@ -105,6 +110,7 @@ impl Denial {
         match self {
             Denial::InsufficientScope | Denial::Forbidden => 403,
             Denial::KeysUnavailable => 503,
+            Denial::DuplicateCredential => 400,
             _ => 401,
         }
     }
@@ -125,6 +131,14 @@ impl Denial {
                 )
             }
             Denial::Forbidden => LocalReply::new(403, "forbidden", description),
+            // RFC 6750 §3.1: repeating a parameter is `invalid_request`, answered with 400.
+            Denial::DuplicateCredential => LocalReply::new(400, "invalid_request", description)
+                .with_header(
+                    "www-authenticate",
+                    format!(
+                        "Bearer realm=\"{realm}\", error=\"invalid_request\", error_description=\"{description}\""
+                    ),
+                ),
             Denial::KeysUnavailable => {
                 LocalReply::new(503, "keys_unavailable", description).with_header("retry-after", "1")
             }

@@ -142,6 +142,7 @@ fn settle_waiters(w: &Worker) {
                 host.resume_request();
             }
             Outcome::Deny(d) => host.send_local_reply(&d.reply(&w.config.realm)),
+            Outcome::InvalidPath(refusal) => host.send_local_reply(&refusal.reply()),
             Outcome::Wait { .. } => {
                 host.send_local_reply(&denial::Denial::KeysUnavailable.reply(&w.config.realm))
             }
@@ -230,6 +231,10 @@ impl HttpContext for AuthnStream {
             Outcome::Allow => Action::Continue,
             Outcome::Deny(d) => {
                 host.send_local_reply(&d.reply(&w.config.realm));
+                Action::Pause
+            }
+            Outcome::InvalidPath(refusal) => {
+                host.send_local_reply(&refusal.reply());
                 Action::Pause
             }
             Outcome::Wait {

@@ -27,6 +27,8 @@ pub struct AuthnMetrics {
     pub allowed: BatchedCounter,
     /// Indexed like [`Denial::ALL`].
     pub denied: Vec<BatchedCounter>,
+    /// Requests refused with 400 because their path has no canonical form.
+    pub path_refused: BatchedCounter,
     pub cache_hits: BatchedCounter,
     pub cache_misses: BatchedCounter,
     pub api_key_allowed: BatchedCounter,
@@ -45,6 +47,7 @@ impl AuthnMetrics {
                 .iter()
                 .map(|d| counter(&format!("denied_{}", d.reason())))
                 .collect(),
+            path_refused: counter("path_refused"),
             cache_hits: counter("cache_hits"),
             cache_misses: counter("cache_misses"),
             api_key_allowed: counter("api_key_allowed"),
@@ -96,6 +99,7 @@ impl AuthnMetrics {
     pub fn flush(&self, host: &(impl Host + ?Sized)) {
         let singles = [
             &self.allowed,
+            &self.path_refused,
             &self.cache_hits,
             &self.cache_misses,
             &self.api_key_allowed,

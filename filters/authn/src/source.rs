@@ -1,9 +1,10 @@
 //! Where a credential comes from: a header with an optional scheme prefix
-//! (`Authorization: Bearer …`), a query parameter, or a cookie. Pure string functions plus one
-//! read from the host; also how to strip the credential before the request goes upstream.
+//! (`Authorization: Bearer …`), a query parameter, or a cookie. Found in the [`RequestView`]
+//! (every value of a repeated header); removed through a [`Scrub`] that writes each changed
+//! header once.
 
-use wasmgate_shared::matching::path_only;
-use wasmgate_shared::Host;
+use wasmgate_shared::request::{header_twins, upstream_path};
+use wasmgate_shared::{Host, RequestView};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenSource {
@@ -20,6 +21,11 @@ pub enum TokenSource {
     },
 }
 
+/// The request carries this credential more than once: which one an upstream reads is
+/// anyone's guess, so the request is refused (RFC 6750 §3.1 `invalid_request`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Duplicated;
+
 /// The value after `prefix` (scheme compared case-insensitively, RFC 7235), trimmed.
 pub fn after_prefix<'a>(value: &'a str, prefix: &str) -> Option<&'a str> {
     let head = value.get(..prefix.len())?;
@@ -30,88 +36,163 @@ pub fn after_prefix<'a>(value: &'a str, prefix: &str) -> Option<&'a str> {
     (!rest.is_empty()).then_some(rest)
 }
 
-/// The first value of query parameter `name` in `path` (no percent-decoding: tokens and keys
-/// are URL-safe).
-pub fn query_param<'a>(path: &'a str, name: &str) -> Option<&'a str> {
-    let query = path.split_once('?')?.1;
-    let query = query.split('#').next().unwrap_or(query);
+/// A query parameter's name as servers read it: `access%5Ftoken` is `access_token`.
+fn param_name_is(raw: &str, name: &str) -> bool {
+    if !raw.contains('%') {
+        return raw == name;
+    }
+    let bytes = raw.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (b, hex) {
+            (b'%', Some(v)) => {
+                decoded.push(v);
+                i += 3;
+            }
+            _ => {
+                decoded.push(b);
+                i += 1;
+            }
+        }
+    }
+    decoded == name.as_bytes()
+}
+
+/// Every value of query parameter `name` (values are not decoded: tokens and keys are URL-safe).
+pub fn query_params<'q, 'n>(
+    query: &'q str,
+    name: &'n str,
+) -> impl Iterator<Item = &'q str> + use<'q, 'n> {
     query
         .split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .find(|(k, v)| *k == name && !v.is_empty())
+        .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
+        .filter(move |(k, _)| param_name_is(k, name))
         .map(|(_, v)| v)
 }
 
-/// `path` without every `name=…` query parameter.
-pub fn without_query_param(path: &str, name: &str) -> String {
-    let Some((base, query)) = path.split_once('?') else {
-        return path.to_string();
-    };
+/// `query` without any parameter named one of `names`; `None` when nothing is left.
+pub fn without_query_params(query: &str, names: &[&str]) -> Option<String> {
     let kept: Vec<&str> = query
         .split('&')
-        .filter(|pair| pair.split('=').next() != Some(name))
+        .filter(|pair| {
+            let key = pair.split('=').next().unwrap_or(pair);
+            !names.iter().any(|n| param_name_is(key, n))
+        })
         .collect();
-    if kept.is_empty() {
-        base.to_string()
-    } else {
-        format!("{base}?{}", kept.join("&"))
-    }
+    (!kept.is_empty()).then(|| kept.join("&"))
 }
 
-/// The value of cookie `name` in a `Cookie` header.
-pub fn cookie<'a>(header: &'a str, name: &str) -> Option<&'a str> {
-    header
-        .split(';')
+/// Every `name=value` pair of every `Cookie` header (HTTP/2 sends one header per cookie).
+fn cookie_pairs<'a>(view: &'a RequestView) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+    view.header_values("cookie")
+        .flat_map(|h| h.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, v)| *k == name && !v.is_empty())
-        .map(|(_, v)| v.trim_matches('"'))
 }
 
-/// A `Cookie` header without cookie `name`; `None` when nothing is left.
-pub fn without_cookie(header: &str, name: &str) -> Option<String> {
-    let kept: Vec<&str> = header
-        .split(';')
+/// One `Cookie` header with every cookie of the request but those named in `names`.
+pub fn without_cookies(view: &RequestView, names: &[&str]) -> Option<String> {
+    let kept: Vec<String> = view
+        .header_values("cookie")
+        .flat_map(|h| h.split(';'))
         .map(str::trim)
-        .filter(|pair| !pair.is_empty() && pair.split('=').next() != Some(name))
+        .filter(|pair| !pair.is_empty() && !names.contains(&pair.split('=').next().unwrap_or(pair)))
+        .map(str::to_string)
         .collect();
     (!kept.is_empty()).then(|| kept.join("; "))
 }
 
+/// At most one value, or [`Duplicated`].
+fn single<'a>(mut values: impl Iterator<Item = &'a str>) -> Result<Option<&'a str>, Duplicated> {
+    let first = values.next();
+    match values.next() {
+        Some(_) => Err(Duplicated),
+        None => Ok(first),
+    }
+}
+
 impl TokenSource {
-    /// The credential this source finds in the current request.
-    pub fn extract(&self, host: &(impl Host + ?Sized)) -> Option<String> {
-        match self {
+    /// The credential this source finds in the request; a second one anywhere an upstream
+    /// could read it (a repeated header, its `_`/`-` twin, a repeated parameter or cookie) is
+    /// [`Duplicated`].
+    pub fn find<'a>(&self, view: &'a RequestView) -> Result<Option<&'a str>, Duplicated> {
+        let value = match self {
             TokenSource::Header { name, prefix } => {
-                let value = host.request_header(name)?;
-                after_prefix(&value, prefix).map(str::to_string)
+                let values = view
+                    .headers()
+                    .iter()
+                    .filter(|(k, _)| header_twins(k, name))
+                    .map(|(_, v)| v.as_str());
+                single(values)?.and_then(|v| after_prefix(v, prefix))
             }
-            TokenSource::Query { name } => {
-                let path = host.request_header(":path")?;
-                query_param(&path, name).map(str::to_string)
-            }
-            TokenSource::Cookie { name } => {
-                let header = host.request_header("cookie")?;
-                cookie(&header, name).map(str::to_string)
-            }
+            TokenSource::Query { name } => match &view.query {
+                Some(q) => single(query_params(q, name))?,
+                None => None,
+            },
+            TokenSource::Cookie { name } => single(
+                cookie_pairs(view)
+                    .filter(|(k, _)| k == name)
+                    .map(|(_, v)| v),
+            )?
+            .map(|v| v.trim_matches('"')),
+        };
+        Ok(value.filter(|v| !v.is_empty()))
+    }
+}
+
+/// The credential locations to remove from a request, applied with one write per header.
+#[derive(Debug, Default)]
+pub struct Scrub<'a> {
+    headers: Vec<&'a str>,
+    params: Vec<&'a str>,
+    cookies: Vec<&'a str>,
+}
+
+impl<'a> Scrub<'a> {
+    pub fn add(&mut self, source: &'a TokenSource) {
+        match source {
+            TokenSource::Header { name, .. } => self.headers.push(name),
+            TokenSource::Query { name } => self.params.push(name),
+            TokenSource::Cookie { name } => self.cookies.push(name),
         }
     }
 
-    /// Removes the credential from the request before it goes upstream.
-    pub fn strip(&self, host: &(impl Host + ?Sized)) {
-        match self {
-            TokenSource::Header { name, .. } => host.set_request_header(name, None),
-            TokenSource::Query { name } => {
-                if let Some(path) = host.request_header(":path") {
-                    if path_only(&path) != path {
-                        host.set_request_header(":path", Some(&without_query_param(&path, name)));
-                    }
-                }
+    /// A header removed with its `_`/`-` twins wherever the request has one.
+    pub fn add_header(&mut self, name: &'a str) {
+        self.headers.push(name);
+    }
+
+    /// Removes the credentials and sends the canonical `:path` (without the removed
+    /// parameters) when it differs from the received one.
+    pub fn apply(&self, view: &RequestView, host: &(impl Host + ?Sized)) {
+        let mut removed: Vec<&str> = Vec::new();
+        for (name, _) in view.headers() {
+            if self.headers.iter().any(|h| header_twins(name, h))
+                && !removed.contains(&name.as_str())
+            {
+                host.set_request_header(name, None);
+                removed.push(name);
             }
-            TokenSource::Cookie { name } => {
-                if let Some(header) = host.request_header("cookie") {
-                    host.set_request_header("cookie", without_cookie(&header, name).as_deref());
-                }
-            }
+        }
+        let cookies =
+            !self.cookies.is_empty() && cookie_pairs(view).any(|(k, _)| self.cookies.contains(&k));
+        if cookies {
+            host.set_request_header("cookie", without_cookies(view, &self.cookies).as_deref());
+        }
+        if view.path.is_empty() {
+            return;
+        }
+        let query = match &view.query {
+            Some(q) if !self.params.is_empty() => without_query_params(q, &self.params),
+            other => other.clone(),
+        };
+        let path = upstream_path(&view.path, query.as_deref());
+        if path != view.raw_path {
+            host.set_request_header(":path", Some(&path));
         }
     }
 }
@@ -119,7 +200,35 @@ impl TokenSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wasmgate_shared::canonical::PathPolicy;
     use wasmgate_shared::host::FakeHost;
+
+    fn view(host: &FakeHost) -> RequestView {
+        RequestView::read(host, &PathPolicy::default()).unwrap()
+    }
+
+    fn request(path: &str, headers: &[(&str, &str)]) -> FakeHost {
+        let host = FakeHost::new().with_request("GET", path, "h");
+        for (k, v) in headers {
+            host.add_request_header(k, v);
+        }
+        host
+    }
+
+    fn bearer() -> TokenSource {
+        TokenSource::Header {
+            name: "authorization".into(),
+            prefix: "Bearer ".into(),
+        }
+    }
+
+    fn query(name: &str) -> TokenSource {
+        TokenSource::Query { name: name.into() }
+    }
+
+    fn cookie(name: &str) -> TokenSource {
+        TokenSource::Cookie { name: name.into() }
+    }
 
     #[test]
     fn header_prefix_is_case_insensitive_and_required() {
@@ -132,56 +241,171 @@ mod tests {
     }
 
     #[test]
-    fn query_parameters() {
-        let cases = [
-            ("/p?access_token=t1&x=2", Some("t1")),
-            ("/p?x=2&access_token=t2", Some("t2")),
-            ("/p?access_token=", None),
-            ("/p?x_access_token=t", None),
-            ("/p", None),
-            ("/p?access_token=t3#frag", Some("t3")),
-        ];
-        for (path, expected) in cases {
-            assert_eq!(query_param(path, "access_token"), expected, "{path}");
-        }
-        assert_eq!(without_query_param("/p?a=1&t=x&b=2", "t"), "/p?a=1&b=2");
-        assert_eq!(without_query_param("/p?t=x", "t"), "/p");
-    }
-
-    #[test]
-    fn cookies() {
-        assert_eq!(cookie("a=1; jwt=tok; b=2", "jwt"), Some("tok"));
-        assert_eq!(cookie("a=1;jwt=\"tok\"", "jwt"), Some("tok"));
-        assert_eq!(cookie("xjwt=1", "jwt"), None);
-        assert_eq!(
-            without_cookie("a=1; jwt=tok; b=2", "jwt").as_deref(),
-            Some("a=1; b=2")
+    fn finds_one_credential_or_refuses_a_second() {
+        let x_key = TokenSource::Header {
+            name: "x-api-key".into(),
+            prefix: String::new(),
+        };
+        /// (what, source, path, headers, expected)
+        type Case<'a> = (
+            &'a str,
+            TokenSource,
+            &'a str,
+            &'a [(&'a str, &'a str)],
+            Result<Option<&'a str>, Duplicated>,
         );
-        assert_eq!(without_cookie("jwt=tok", "jwt"), None);
+        let cases: [Case; 14] = [
+            (
+                "bearer",
+                bearer(),
+                "/p",
+                &[("authorization", "Bearer t")],
+                Ok(Some("t")),
+            ),
+            (
+                "other scheme",
+                bearer(),
+                "/p",
+                &[("authorization", "Basic t")],
+                Ok(None),
+            ),
+            (
+                "header twice",
+                bearer(),
+                "/p",
+                &[("authorization", "Bearer a"), ("authorization", "Bearer b")],
+                Err(Duplicated),
+            ),
+            (
+                "header and its twin",
+                x_key.clone(),
+                "/p",
+                &[("x-api-key", "a"), ("x_api_key", "b")],
+                Err(Duplicated),
+            ),
+            (
+                "the twin alone",
+                x_key,
+                "/p",
+                &[("x_api_key", "b")],
+                Ok(Some("b")),
+            ),
+            (
+                "query",
+                query("access_token"),
+                "/p?x=2&access_token=t",
+                &[],
+                Ok(Some("t")),
+            ),
+            (
+                "empty query value",
+                query("access_token"),
+                "/p?access_token=",
+                &[],
+                Ok(None),
+            ),
+            (
+                "other parameter",
+                query("access_token"),
+                "/p?x_access_token=t",
+                &[],
+                Ok(None),
+            ),
+            (
+                "query twice",
+                query("access_token"),
+                "/p?access_token=a&access_token=b",
+                &[],
+                Err(Duplicated),
+            ),
+            (
+                "encoded name",
+                query("access_token"),
+                "/p?access%5Ftoken=a&access_token=b",
+                &[],
+                Err(Duplicated),
+            ),
+            (
+                "cookie",
+                cookie("jwt"),
+                "/p",
+                &[("cookie", "a=1; jwt=\"t\"; b=2")],
+                Ok(Some("t")),
+            ),
+            (
+                "cookie name is exact",
+                cookie("jwt"),
+                "/p",
+                &[("cookie", "xjwt=1")],
+                Ok(None),
+            ),
+            (
+                "cookie twice",
+                cookie("jwt"),
+                "/p",
+                &[("cookie", "jwt=a; jwt=b")],
+                Err(Duplicated),
+            ),
+            (
+                "cookie across headers",
+                cookie("jwt"),
+                "/p",
+                &[("cookie", "jwt=a"), ("cookie", "jwt=b")],
+                Err(Duplicated),
+            ),
+        ];
+        for (name, source, path, headers, expected) in cases {
+            let host = request(path, headers);
+            assert_eq!(source.find(&view(&host)), expected, "{name}");
+        }
     }
 
     #[test]
-    fn extract_and_strip_through_the_host() {
-        let host = FakeHost::new()
-            .with_request("GET", "/p?token=q&x=1", "h")
-            .with_request_header("authorization", "Bearer h")
-            .with_request_header("cookie", "s=c; o=1");
-        let header = TokenSource::Header {
-            name: "authorization".into(),
-            prefix: "Bearer ".into(),
-        };
-        let query = TokenSource::Query {
-            name: "token".into(),
-        };
-        let cookie = TokenSource::Cookie { name: "s".into() };
-        assert_eq!(header.extract(&host).as_deref(), Some("h"));
-        assert_eq!(query.extract(&host).as_deref(), Some("q"));
-        assert_eq!(cookie.extract(&host).as_deref(), Some("c"));
+    fn scrub_removes_credentials_and_keeps_everything_else() {
+        let host = request(
+            "/a/../p?token=q&x=1&tok%65n=r",
+            &[
+                ("authorization", "Bearer h"),
+                ("authorization_", "kept: not a twin"),
+                ("cookie", "s=c; o=1"),
+                ("cookie", "p=2"),
+            ],
+        );
+        let v = view(&host);
+        let (header, query, cookie) = (bearer(), query("token"), cookie("s"));
+        let mut scrub = Scrub::default();
         for s in [&header, &query, &cookie] {
-            s.strip(&host);
-            assert_eq!(s.extract(&host), None);
+            scrub.add(s);
         }
+        scrub.apply(&v, &host);
+        assert_eq!(host.request_header("authorization"), None);
+        assert_eq!(
+            host.request_header("authorization_").as_deref(),
+            Some("kept: not a twin")
+        );
         assert_eq!(host.request_header(":path").as_deref(), Some("/p?x=1"));
-        assert_eq!(host.request_header("cookie").as_deref(), Some("o=1"));
+        assert_eq!(host.request_header_values("cookie"), ["o=1; p=2"]);
+    }
+
+    #[test]
+    fn scrub_removes_header_twins() {
+        let host = request("/p", &[("x-api-key", "k"), ("X_Api_Key", "forged")]);
+        let source = TokenSource::Header {
+            name: "x-api-key".into(),
+            prefix: String::new(),
+        };
+        let mut scrub = Scrub::default();
+        scrub.add(&source);
+        scrub.apply(&view(&host), &host);
+        assert_eq!(host.request_header("x-api-key"), None);
+        assert_eq!(host.request_header("x_api_key"), None);
+    }
+
+    #[test]
+    fn scrub_of_nothing_writes_nothing() {
+        let host = request("/p?x=1", &[("cookie", "a=1")]);
+        let before = host.request_headers();
+        Scrub::default().apply(&view(&host), &host);
+        assert_eq!(host.request_headers(), before);
     }
 }

@@ -6,6 +6,7 @@ use crate::global_config::{GlobalConfig, Mode, RawGlobal};
 use crate::keys::{KeyPart, RawKeyPart};
 use crate::siphash::sip13;
 use serde::Deserialize;
+use wasmgate_shared::canonical::PathPolicy;
 use wasmgate_shared::matching::{RequestMatch, RequestMatcher};
 use wasmgate_shared::ConfigError;
 
@@ -29,6 +30,8 @@ pub struct RawRatelimitConfig {
     pub rate_limit_headers: RawHeaders,
     /// The rate-limit service for rules with `mode: global | both`; absent = none.
     pub global: Option<RawGlobal>,
+    /// How ambiguous request paths are read (`docs/security.md`); default: refused.
+    pub paths: PathPolicy,
 }
 
 #[derive(Debug, Deserialize)]
@@ -156,6 +159,7 @@ pub struct RatelimitConfig {
     pub xff_trusted_hops: u32,
     pub headers: Headers,
     pub global: Option<GlobalConfig>,
+    pub paths: PathPolicy,
 }
 
 impl RawRatelimitConfig {
@@ -210,6 +214,7 @@ impl RawRatelimitConfig {
                 on_allowed: self.rate_limit_headers.on_allowed,
             },
             global,
+            paths: self.paths,
         })
     }
 }

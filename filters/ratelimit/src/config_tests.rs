@@ -91,7 +91,7 @@ fn each_rejection_names_its_field() {
         ),
         (
             r#"{"rules":[{"name":"r","capacity":1,"key":[{"source":"header","name":"X-User"}]}]}"#,
-            "rules[0].key[0].name: must be a non-empty lower-case header name",
+            "rules[0].key[0].name: must be a lower-case header name",
         ),
         (
             r#"{"rules":[{"name":"r","capacity":1,"match":{"prefix":"api"}}]}"#,

@@ -24,9 +24,8 @@ use crate::rls::{
 };
 use prost::Message;
 use std::time::Duration;
-use wasmgate_shared::matching::path_only;
 use wasmgate_shared::metrics::BatchedCounter;
-use wasmgate_shared::{Host, LocalReply};
+use wasmgate_shared::{Host, LocalReply, RequestView};
 
 pub const GRPC_OK: u32 = 0;
 pub const GRPC_DEADLINE_EXCEEDED: u32 = 4;
@@ -120,6 +119,15 @@ pub enum Failure {
     BadResponse,
 }
 
+/// What the service sent back: gRPC `status` and, for OK, the response `message`, `waited`
+/// after the call was sent.
+#[derive(Debug, Clone, Copy)]
+pub struct Answer<'a> {
+    pub status: u32,
+    pub message: Option<&'a [u8]>,
+    pub waited: Duration,
+}
+
 impl Global {
     pub fn define(host: &(impl Host + ?Sized), config: GlobalConfig) -> Self {
         Self {
@@ -134,16 +142,17 @@ impl Global {
         &self,
         limiter: &Limiter,
         host: &(impl Host + ?Sized),
+        request: &RequestView,
     ) -> Option<(Vec<u8>, Vec<usize>)> {
         let hops = limiter.config.xff_trusted_hops;
         let mut rules = Vec::new();
         let mut descriptors = Vec::new();
         let mut hits = 0;
         for (i, rule) in limiter.config.rules.iter().enumerate() {
-            if !rule.mode.is_global() || !rule.matcher.matches(host) {
+            if !rule.mode.is_global() || !rule.matcher.matches(request) {
                 continue;
             }
-            let Some(mut d) = descriptor(rule, host, hops) else {
+            let Some(mut d) = descriptor(rule, host, request, hops) else {
                 continue;
             };
             if descriptors.is_empty() {
@@ -176,30 +185,36 @@ impl Global {
             })
     }
 
-    /// Decides from the service's answer: gRPC `status` and, for OK, the response `message`,
-    /// `waited` after the call was sent. Envoy ends a call that runs out of time with a
-    /// non-OK status (not always DEADLINE_EXCEEDED), so one that came at the timeout is one.
+    /// Decides from the service's answer to the call for `rules`. Envoy ends a call that runs
+    /// out of time with a non-OK status (not always DEADLINE_EXCEEDED), so one that came at
+    /// the timeout is one.
     pub fn decide(
         &self,
         limiter: &Limiter,
         host: &(impl Host + ?Sized),
+        request: &RequestView,
         rules: &[usize],
-        status: u32,
-        message: Option<&[u8]>,
-        waited: Duration,
+        answer: Answer<'_>,
     ) -> Decision {
+        let Answer {
+            status,
+            message,
+            waited,
+        } = answer;
         let response = match (status, message) {
             (GRPC_OK, Some(bytes)) => RateLimitResponse::decode(bytes).ok(),
             (GRPC_OK, None) => RateLimitResponse::decode(&[][..]).ok(),
-            (GRPC_DEADLINE_EXCEEDED, _) => return self.fail(limiter, host, Failure::Timeout),
+            (GRPC_DEADLINE_EXCEEDED, _) => {
+                return self.fail(limiter, host, request, Failure::Timeout)
+            }
             // Envoy's timers may fire a little early: the last 5% of the time counts.
             (_, _) if waited >= self.config.timeout - self.config.timeout / 20 => {
-                return self.fail(limiter, host, Failure::Timeout)
+                return self.fail(limiter, host, request, Failure::Timeout)
             }
-            (other, _) => return self.fail(limiter, host, Failure::Status(other)),
+            (other, _) => return self.fail(limiter, host, request, Failure::Status(other)),
         };
         let Some(response) = response else {
-            return self.fail(limiter, host, Failure::BadResponse);
+            return self.fail(limiter, host, request, Failure::BadResponse);
         };
         match response.overall_code {
             CODE_OK => {
@@ -218,12 +233,18 @@ impl Global {
                 self.metrics.over_limit.inc();
                 over_limit(limiter, rules, &response)
             }
-            _ => self.fail(limiter, host, Failure::BadResponse),
+            _ => self.fail(limiter, host, request, Failure::BadResponse),
         }
     }
 
     /// Counts the failure and applies `on_failure`.
-    pub fn fail(&self, limiter: &Limiter, host: &(impl Host + ?Sized), why: Failure) -> Decision {
+    pub fn fail(
+        &self,
+        limiter: &Limiter,
+        host: &(impl Host + ?Sized),
+        request: &RequestView,
+        why: Failure,
+    ) -> Decision {
         match why {
             Failure::Dispatch => {} // counted where it happened
             Failure::Timeout => self.metrics.timeout.inc(),
@@ -250,14 +271,19 @@ impl Global {
                 self.metrics.failure_local.inc();
                 // `both` rules were charged locally already; only `global` ones fall back.
                 limiter
-                    .decide_where(host, |rule| rule.mode == Mode::Global)
+                    .decide_where(host, request, |rule| rule.mode == Mode::Global)
                     .into()
             }
         }
     }
 }
 
-fn descriptor(rule: &Rule, host: &(impl Host + ?Sized), hops: u32) -> Option<Descriptor> {
+fn descriptor(
+    rule: &Rule,
+    host: &(impl Host + ?Sized),
+    request: &RequestView,
+    hops: u32,
+) -> Option<Descriptor> {
     let mut entries = Vec::with_capacity(rule.key.len() + 1);
     entries.push(Entry {
         key: RULE_ENTRY_KEY.to_string(),
@@ -265,13 +291,9 @@ fn descriptor(rule: &Rule, host: &(impl Host + ?Sized), hops: u32) -> Option<Des
     });
     for part in &rule.key {
         let (key, value) = match part {
-            KeyPart::Client => ("remote_address", client_address(host, hops)),
-            KeyPart::Header(name) => (name.as_str(), host.request_header(name)),
-            KeyPart::Path => (
-                "path",
-                host.request_header(":path")
-                    .map(|p| path_only(&p).to_string()),
-            ),
+            KeyPart::Client => ("remote_address", client_address(host, request, hops)),
+            KeyPart::Header(name) => (name.as_str(), request.header(name).map(str::to_string)),
+            KeyPart::Path => ("path", Some(request.path.clone()).filter(|p| !p.is_empty())),
         };
         let value = match value {
             Some(v) => v,

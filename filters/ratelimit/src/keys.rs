@@ -4,8 +4,8 @@
 
 use crate::siphash::Sip13;
 use serde::Deserialize;
-use wasmgate_shared::matching::path_only;
-use wasmgate_shared::{ConfigError, Host};
+use wasmgate_shared::config::header_name;
+use wasmgate_shared::{ConfigError, Host, RequestView};
 
 /// One part of a rule's key; several parts combine (one bucket per distinct combination).
 /// An empty key is the constant key: one bucket for every request the rule matches.
@@ -13,9 +13,9 @@ use wasmgate_shared::{ConfigError, Host};
 pub enum KeyPart {
     /// The client address (IP, without port).
     Client,
-    /// A request header's value, for example the consumer id that authn forwards.
+    /// A request header's first value, for example the consumer that authn forwards.
     Header(String),
-    /// The request path without its query string.
+    /// The canonical request path without its query string.
     Path,
 }
 
@@ -39,17 +39,10 @@ enum Source {
 impl RawKeyPart {
     pub fn compile(self) -> Result<KeyPart, ConfigError> {
         match (self.source, self.name) {
-            (Source::Header, Some(name))
-                if !name.is_empty()
-                    && !name.starts_with(':')
-                    && !name.bytes().any(|b| b.is_ascii_uppercase() || b == b' ') =>
-            {
-                Ok(KeyPart::Header(name))
+            (Source::Header, Some(name)) => Ok(KeyPart::Header(header_name("name", &name)?)),
+            (Source::Header, None) => {
+                Err(ConfigError::new("name", "must be a lower-case header name"))
             }
-            (Source::Header, _) => Err(ConfigError::new(
-                "name",
-                "must be a non-empty lower-case header name",
-            )),
             (_, Some(_)) => Err(ConfigError::new(
                 "name",
                 "only a header key part has a name",
@@ -72,6 +65,7 @@ pub struct SlotRef {
 /// is missing (the rule's `on_missing_key` decides).
 pub fn locate(
     host: &(impl Host + ?Sized),
+    request: &RequestView,
     parts: &[KeyPart],
     budget: u32,
     seed: (u64, u64),
@@ -81,16 +75,18 @@ pub fn locate(
     for part in parts {
         match part {
             KeyPart::Client => {
-                let client = client_address(host, xff_trusted_hops)?;
+                let client = client_address(host, request, xff_trusted_hops)?;
                 write_part(&mut h, 1, client.as_bytes());
             }
             KeyPart::Header(name) => {
-                let value = host.request_header(name)?;
+                let value = request.header(name)?;
                 write_part(&mut h, 2, value.as_bytes());
             }
             KeyPart::Path => {
-                let path = host.request_header(":path")?;
-                write_part(&mut h, 3, path_only(&path).as_bytes());
+                if request.path.is_empty() {
+                    return None;
+                }
+                write_part(&mut h, 3, request.path.as_bytes());
             }
         }
     }
@@ -113,9 +109,13 @@ fn write_part(h: &mut Sip13, tag: u8, value: &[u8]) {
 /// The client's IP: with `trusted_hops` = N ≥ 1, the N-th `x-forwarded-for` entry from the
 /// right (the address the outermost trusted proxy saw); when the header has fewer entries,
 /// the request did not come through those proxies and Envoy's downstream address is used.
-pub fn client_address(host: &(impl Host + ?Sized), trusted_hops: u32) -> Option<String> {
+pub fn client_address(
+    host: &(impl Host + ?Sized),
+    request: &RequestView,
+    trusted_hops: u32,
+) -> Option<String> {
     if trusted_hops > 0 {
-        if let Some(xff) = host.request_header("x-forwarded-for") {
+        if let Some(xff) = request.header("x-forwarded-for") {
             let n = trusted_hops as usize;
             if let Some(entry) = xff.rsplit(',').nth(n - 1) {
                 let entry = entry.trim();

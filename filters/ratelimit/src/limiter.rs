@@ -23,7 +23,7 @@ use crate::table::{self, read_slot};
 use std::borrow::Cow;
 use std::cell::RefCell;
 use wasmgate_shared::host::unix_nanos;
-use wasmgate_shared::{Host, LocalReply, SharedDataError};
+use wasmgate_shared::{Host, LocalReply, RequestView, SharedDataError};
 
 /// Decisions tried before giving up on a bucket that keeps changing under us.
 pub const MAX_ATTEMPTS: u32 = 8;
@@ -129,17 +129,18 @@ impl Limiter {
     }
 
     /// Decides the rules the local bucket decides on every request (`mode: local | both`).
-    pub fn decide(&self, host: &(impl Host + ?Sized)) -> Verdict {
-        self.decide_where(host, |rule| rule.mode.is_local())
+    pub fn decide(&self, host: &(impl Host + ?Sized), request: &RequestView) -> Verdict {
+        self.decide_where(host, request, |rule| rule.mode.is_local())
     }
 
     /// Decides only the rules `select` picks, against their local buckets.
     pub fn decide_where(
         &self,
         host: &(impl Host + ?Sized),
+        request: &RequestView,
         select: impl Fn(&Rule) -> bool,
     ) -> Verdict {
-        let charges = self.charges(host, select);
+        let charges = self.charges(host, request, select);
         if charges.is_empty() {
             return Verdict::Allow(Vec::new());
         }
@@ -174,18 +175,19 @@ impl Limiter {
     fn charges(
         &self,
         host: &(impl Host + ?Sized),
+        request: &RequestView,
         select: impl Fn(&Rule) -> bool,
     ) -> Vec<Charge<'_>> {
         let mut charges = Vec::new();
         for (i, rule) in self.config.rules.iter().enumerate() {
-            if !select(rule) || !rule.matcher.matches(host) {
+            if !select(rule) || !rule.matcher.matches(request) {
                 continue;
             }
             let located = if rule.key.is_empty() {
                 None
             } else {
                 let hops = self.config.xff_trusted_hops;
-                match locate(host, &rule.key, rule.budget, self.seed, hops) {
+                match locate(host, request, &rule.key, rule.budget, self.seed, hops) {
                     Some(at) => Some(at),
                     None if rule.on_missing_key == MissingKey::Skip => continue,
                     None => None,

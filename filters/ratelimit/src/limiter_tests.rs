@@ -4,6 +4,10 @@ use std::time::Duration;
 use wasmgate_shared::config::parse;
 use wasmgate_shared::host::{FakeHost, SharedStore};
 
+fn view(host: &FakeHost) -> wasmgate_shared::RequestView {
+    wasmgate_shared::RequestView::read(host, &Default::default()).unwrap()
+}
+
 fn limiter(host: &FakeHost, json: &str) -> Limiter {
     let config = parse::<RawRatelimitConfig>(Some(json.as_bytes()))
         .and_then(RawRatelimitConfig::compile)
@@ -14,7 +18,7 @@ fn limiter(host: &FakeHost, json: &str) -> Limiter {
 /// A new request on `host` from `client` with extra headers.
 fn send(l: &Limiter, host: &FakeHost, client: &str, headers: &[(&str, &str)]) -> Verdict {
     prepare(host, client, headers);
-    l.decide(host)
+    l.decide(host, &view(host))
 }
 
 fn prepare(host: &FakeHost, client: &str, headers: &[(&str, &str)]) {
@@ -327,7 +331,7 @@ fn endless_conflicts_are_bounded_and_refused() {
         busy.write(key, &value);
     });
     prepare(&host, "10.0.0.1", &[]);
-    let Verdict::Limit(reply) = l.decide(&host) else {
+    let Verdict::Limit(reply) = l.decide(&host, &view(&host)) else {
         panic!("admitted without a successful write");
     };
     store.clear_write_hook();
@@ -366,7 +370,7 @@ fn a_conflict_on_the_second_bucket_refunds_the_first() {
         }
     });
     prepare(&host, "10.0.0.1", &[]);
-    assert!(allowed(&l.decide(&host)));
+    assert!(allowed(&l.decide(&host, &view(&host))));
     store.clear_write_hook();
     let tokens = |k: &str| SlotState::decode(&store.get(k).unwrap()).unwrap().tokens;
     assert_eq!(
@@ -483,7 +487,7 @@ fn a_flood_of_refusals_reads_no_shared_data_until_refill_could_admit() {
     let store = host.shared_store();
     let decide = || {
         prepare(&host, "10.0.0.1", &[]);
-        l.decide(&host)
+        l.decide(&host, &view(&host))
     };
     assert!(
         !allowed(&decide()),

@@ -30,6 +30,8 @@ pub struct Metrics {
     pub cas_retries: BatchedCounter,
     /// Requests refused because every retry hit a conflict.
     pub cas_exhausted: BatchedCounter,
+    /// Requests refused with 400 because their path has no canonical form.
+    pub path_refused: BatchedCounter,
 }
 
 impl Metrics {
@@ -52,6 +54,7 @@ impl Metrics {
             rules,
             cas_retries: BatchedCounter::new(host, FILTER, "cas_retries"),
             cas_exhausted: BatchedCounter::new(host, FILTER, "cas_exhausted"),
+            path_refused: BatchedCounter::new(host, FILTER, "path_refused"),
         }
     }
 
@@ -65,7 +68,7 @@ impl Metrics {
                 &m.slot_collisions,
             ]
         });
-        for c in rules.chain([&self.cas_retries, &self.cas_exhausted]) {
+        for c in rules.chain([&self.cas_retries, &self.cas_exhausted, &self.path_refused]) {
             c.flush(host);
         }
     }

@@ -3,10 +3,10 @@
 //! (or failure) finishes the decision.
 
 use crate::config::RatelimitConfig;
-use crate::global::{Allowed, Decision, Global};
+use crate::global::{Allowed, Answer, Decision, Global};
 use crate::limiter::{Limiter, Verdict};
 use std::time::SystemTime;
-use wasmgate_shared::{Host, LocalReply};
+use wasmgate_shared::{Host, LocalReply, RequestView};
 
 pub struct Plugin {
     pub limiter: Limiter,
@@ -23,6 +23,8 @@ pub struct Pending {
     pub rules: Vec<usize>,
     /// What the local buckets add to the response if the request goes on.
     pub local_fields: Vec<(&'static str, String)>,
+    /// The request as judged, for the local fallback if the call fails.
+    pub request: RequestView,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +53,16 @@ impl Plugin {
     }
 
     pub fn on_request(&self, host: &(impl Host + ?Sized)) -> Step {
-        let local_fields = match self.limiter.decide(host) {
+        let request = match RequestView::read(host, &self.limiter.config.paths) {
+            Ok(request) => request,
+            Err(refusal) => {
+                self.limiter.metrics.path_refused.inc();
+                return Step::Reply(refusal.reply());
+            }
+        };
+        // The upstream serves what the rules judged, whatever this request's outcome.
+        request.forward_canonical_path(host);
+        let local_fields = match self.limiter.decide(host, &request) {
             Verdict::Allow(fields) => fields,
             Verdict::Limit(reply) => return Step::Reply(reply),
         };
@@ -61,7 +72,7 @@ impl Plugin {
                 ..Allowed::default()
             });
         };
-        let Some((message, rules)) = global.request(&self.limiter, host) else {
+        let Some((message, rules)) = global.request(&self.limiter, host, &request) else {
             return Step::Continue(Allowed {
                 fields: local_fields,
                 ..Allowed::default()
@@ -73,8 +84,12 @@ impl Plugin {
                 sent: host.now(),
                 rules,
                 local_fields,
+                request,
             }),
-            Err(failure) => finish(global.fail(&self.limiter, host, failure), local_fields),
+            Err(failure) => finish(
+                global.fail(&self.limiter, host, &request, failure),
+                local_fields,
+            ),
         }
     }
 
@@ -95,13 +110,17 @@ impl Plugin {
             None
         };
         let waited = host.now().duration_since(pending.sent).unwrap_or_default();
+        let answer = Answer {
+            status,
+            message: message.as_deref(),
+            waited,
+        };
         let decision = global.decide(
             &self.limiter,
             host,
+            &pending.request,
             &pending.rules,
-            status,
-            message.as_deref(),
-            waited,
+            answer,
         );
         finish(decision, pending.local_fields)
     }
@@ -119,3 +138,7 @@ fn finish(decision: Decision, local_fields: Vec<(&'static str, String)>) -> Step
         Decision::Limit(reply) => Step::Reply(reply),
     }
 }
+
+#[cfg(test)]
+#[path = "plugin_tests.rs"]
+mod tests;
