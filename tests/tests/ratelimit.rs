@@ -183,12 +183,12 @@ fn ratelimit_ignores_forwarded_for_by_default() {
 #[test]
 fn ratelimit_keys_consumers_by_header_and_every_rule_applies() {
     let gw = gateway(json!({"rules": [
-        {"name": "per-consumer", "key": [{"source": "header", "name": "x-consumer-id"}],
+        {"name": "per-consumer", "key": [{"source": "header", "name": "x-consumer"}],
          "on_missing_key": "fallback", "capacity": 2, "period_ms": 3_600_000},
         {"name": "api", "match": {"prefix": "/api/"}, "capacity": 3, "period_ms": 3_600_000}
     ]}));
-    let alice = [("x-consumer-id", "alice")];
-    let bob = [("x-consumer-id", "bob")];
+    let alice = [("x-consumer", "alice")];
+    let bob = [("x-consumer", "bob")];
     assert_eq!(gw.get("/api/a", &alice).status, 200);
     assert_eq!(gw.get("/api/a", &alice).status, 200);
     assert_eq!(

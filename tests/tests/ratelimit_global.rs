@@ -389,13 +389,22 @@ fn example_config_enforces_the_example_limitador_limits() {
     let gw = Gateway::builder("ratelimit-global.yaml")
         .port(8082, rls.port)
         .start();
+    // The example keys on the client address (use_remote_address): a made-up x-api-key or
+    // x-forwarded-for is no way to a fresh quota.
     let api: Vec<Response> = (0..21)
-        .map(|_| gw.get("/api/orders", &[("x-api-key", "demo")]))
+        .map(|i| {
+            let fake = format!("key-{i}");
+            let xff = format!("192.0.2.{i}");
+            gw.get(
+                "/api/orders",
+                &[("x-api-key", &fake), ("x-forwarded-for", &xff)],
+            )
+        })
         .collect();
     assert_eq!(
         statuses(&api),
         (20, 1, 0),
-        "20 per minute per key, from the service"
+        "20 per minute per client, from the service"
     );
     assert_eq!(api[0].header("x-ratelimit-limit"), Some("20"));
     // Outside /api/ only the local per-client rule applies.
@@ -414,10 +423,10 @@ fn envoyproxy_ratelimit_example_describes_the_same_limit() {
     let rule = &cfg["descriptors"][0];
     assert_eq!(
         (rule["key"].as_str(), rule["value"].as_str()),
-        (Some("generic_key"), Some("per-api-key"))
+        (Some("generic_key"), Some("per-client-global"))
     );
-    let per_key = &rule["descriptors"][0];
-    assert_eq!(per_key["key"], "x-api-key");
-    assert_eq!(per_key["rate_limit"]["unit"], "minute");
-    assert_eq!(per_key["rate_limit"]["requests_per_unit"], 20);
+    let per_client = &rule["descriptors"][0];
+    assert_eq!(per_client["key"], "remote_address");
+    assert_eq!(per_client["rate_limit"]["unit"], "minute");
+    assert_eq!(per_client["rate_limit"]["requests_per_unit"], 20);
 }
