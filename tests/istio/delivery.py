@@ -101,6 +101,9 @@ class Gateway:
                         "typed_config": {
                             "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
                             "stat_prefix": "gateway",
+                            # As istiod sets it on a gateway's listeners: the downstream address
+                            # is the TCP peer (numTrustedProxies 0), which ratelimit's `client` uses.
+                            "use_remote_address": True,
                             "route_config": {"virtual_hosts": [{
                                 "name": "all", "domains": ["*"],
                                 "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "upstream"}}],

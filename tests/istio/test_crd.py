@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 import istiod
-from conftest import FIXTURES, ISTIO, load_documents, manifest_files, plugin_id, wasm_plugins
+from conftest import FILTERS, FIXTURES, ISTIO, load_documents, manifest_files, plugin_id, wasm_plugins
 
 UPSTREAM_VALID = load_documents(FIXTURES / "upstream-testdata-wasm-valid.yaml")
 UPSTREAM_INVALID = load_documents(FIXTURES / "upstream-testdata-wasm-invalid.yaml")
@@ -16,7 +16,7 @@ GATEWAY = {doc["spec"]["pluginName"]: doc for path, doc in PLUGINS if path.paren
 
 
 def test_every_filter_has_a_gateway_plugin_and_a_workload_example_exists():
-    assert sorted(GATEWAY) == ["authn", "ratelimit", "tracing"]
+    assert sorted(GATEWAY) == ["authn", "ratelimit", "ratelimit-pre-auth", "tracing"]
     workload = [doc for path, doc in PLUGINS if path.parent != ISTIO]
     assert workload, "a WasmPlugin example for a workload sidecar"
 
@@ -81,14 +81,33 @@ def test_kustomizations_list_exactly_the_manifests_beside_them():
     assert {p.parent for p in manifest_files()} <= {k.parent for k in ISTIO.rglob("kustomization.yaml")}
 
 
-def test_request_path_runs_tracing_then_authn_then_ratelimit():
+def test_request_path_runs_tracing_then_the_pre_auth_limit_then_authn_then_ratelimit():
     order = [doc["spec"]["pluginName"] for doc in istiod.chain_order(list(GATEWAY.values()))]
-    assert order == ["tracing", "authn", "ratelimit"]
+    assert order == ["tracing", "ratelimit-pre-auth", "authn", "ratelimit"]
 
 
 def test_auth_fails_closed_and_the_others_fail_open():
     strategies = {name: doc["spec"]["failStrategy"] for name, doc in GATEWAY.items()}
-    assert strategies == {"tracing": "FAIL_OPEN", "authn": "FAIL_CLOSE", "ratelimit": "FAIL_OPEN"}
+    assert strategies == {"tracing": "FAIL_OPEN", "ratelimit-pre-auth": "FAIL_OPEN",
+                          "authn": "FAIL_CLOSE", "ratelimit": "FAIL_OPEN"}
+
+
+def test_pre_auth_limit_is_per_client_and_other_limits_key_on_headers_authn_manages():
+    # A header key must be one an earlier filter sets and strips: authn's claim headers and
+    # consumer header. Before authn only the client address is trustworthy.
+    authn = GATEWAY["authn"]["spec"]["pluginConfig"]
+    managed = {h["header"] for p in authn.get("providers", []) for h in p.get("claim_headers", [])}
+    managed |= {p["payload_header"] for p in authn.get("providers", []) if p.get("payload_header")}
+    if authn.get("api_keys"):
+        managed.add(authn["api_keys"].get("identity_header", "x-consumer"))
+    pre_auth = GATEWAY["ratelimit-pre-auth"]["spec"]["pluginConfig"]["rules"]
+    assert [rule["key"] for rule in pre_auth] == [[{"source": "client"}]]
+    limits = [doc for _, doc in PLUGINS if doc["spec"]["pluginName"] == "ratelimit"]
+    assert limits
+    for doc in limits:
+        for rule in doc["spec"]["pluginConfig"]["rules"]:
+            headers = {part["name"] for part in rule.get("key", []) if part["source"] == "header"}
+            assert headers <= managed, (doc["metadata"], rule["name"])
 
 
 @pytest.mark.parametrize("item", PLUGINS, ids=plugin_id)
@@ -99,7 +118,9 @@ def test_module_is_a_pinned_oci_image(item):
     assert tag not in ("", "latest") and "/" not in tag
     assert len(spec["sha256"]) == 64
     assert spec["imagePullPolicy"] == "IfNotPresent"
-    assert spec["pluginName"] in ("tracing", "authn", "ratelimit")
+    image = spec["url"].rsplit("/", 1)[1].split(":")[0]
+    assert image in FILTERS
+    assert spec["pluginName"] == image or spec["pluginName"].startswith(image + "-")
 
 
 def test_selectors_cover_the_ingress_gateway_and_a_workload():

@@ -2,7 +2,9 @@
 put in the local registry, rendered as istiod renders it, pulled and rewritten as istio-agent
 does, loaded by ECDS into real Envoy, and shown working with its exact pluginConfig."""
 
+import base64
 import json
+import os
 import re
 import shutil
 import time
@@ -76,10 +78,11 @@ def gateway_plugins(plugins, *names):
 
 
 def test_envoy_runs_exactly_what_istiod_rendered_from_each_manifest(plugins, upstream, idp, tmp_path):
-    with Gateway(gateway_plugins(plugins, "tracing", "authn", "ratelimit"),
+    modules = {"tracing": "tracing", "ratelimit-pre-auth": "ratelimit", "authn": "authn", "ratelimit": "ratelimit"}
+    with Gateway(gateway_plugins(plugins, *modules),
                  tmp_path, upstream.port, jwks_clusters(idp)) as gw:
         running = gw.extension_configs()
-        for name in ("tracing", "authn", "ratelimit"):
+        for name, module_name in modules.items():
             plugin = plugins[f"istio-system.wasmgate-{name}"]
             config = running[istiod.resource_name(plugin)]
             assert config["name"] == "istio-system.wasmgate-" + name
@@ -89,7 +92,7 @@ def test_envoy_runs_exactly_what_istiod_rendered_from_each_manifest(plugins, ups
             assert config["failure_policy"] == policy
             module = config["vm_config"]["code"]["local"]["filename"]
             assert module.endswith(plugin["spec"]["sha256"] + ".wasm")
-            assert open(module, "rb").read() == (ROOT / "dist" / f"{name}.wasm").read_bytes()
+            assert open(module, "rb").read() == (ROOT / "dist" / f"{module_name}.wasm").read_bytes()
             assert "vm_id" not in config["vm_config"]
 
 
@@ -201,6 +204,42 @@ def test_gateway_chain_traces_then_authenticates_then_limits_per_identity(plugin
             assert counted(samples, name), f"no wasmgate_{name}_* metric counted anything"
         assert not any(k.startswith("envoy_http_downstream_rq_total") for k in samples), \
             "Istio's stats inclusion list is in force"
+
+
+def test_pre_auth_limit_refuses_a_forged_token_flood_before_authn_verifies_it(plugins, upstream, idp, tmp_path):
+    pre_auth = plugins["istio-system.wasmgate-ratelimit-pre-auth"]["spec"]["pluginConfig"]["rules"][0]
+    provider = plugins["istio-system.wasmgate-authn"]["spec"]["pluginConfig"]["providers"][0]
+    claims = {"iss": provider["issuer"], "aud": provider["audiences"][0], "sub": "mallory"}
+    chain = gateway_plugins(plugins, "authn", "ratelimit-pre-auth", "tracing")  # order from phase/priority
+    with Gateway(chain, tmp_path, upstream.port, jwks_clusters(idp)) as gw:
+        assert [p["spec"]["pluginName"] for p in gw.order] == ["tracing", "ratelimit-pre-auth", "authn"]
+
+        def forged(_):
+            # Right issuer, audience and kid, a random signature: a full check for authn each.
+            signed = idp.token(claims).rsplit(".", 1)[0]
+            signature = base64.urlsafe_b64encode(os.urandom(256)).rstrip(b"=").decode()
+            return request(gw.port, "GET", "/items", {"authorization": f"Bearer {signed}.{signature}"})
+
+        with ThreadPoolExecutor(8) as pool:
+            responses = list(pool.map(forged, range(5 * pre_auth["capacity"])))
+        statuses = [r.status for r in responses]
+        assert set(statuses) == {401, 429}, statuses
+        verified = statuses.count(401)
+        assert verified >= pre_auth["capacity"], "the burst the limit allows reaches authn"
+        limited = next(r for r in responses if r.status == 429)
+        assert limited.json()["error"] == "rate_limited"
+        assert "pre-auth-per-client" in limited.header("ratelimit-policy")
+        assert limited.header("traceresponse")
+        assert upstream.hits == 0
+
+        # authn checked only what the limit let through: its denials are exactly the 401s.
+        def denied() -> float:
+            return sum(v for k, v in gw.prometheus().items() if k.startswith("wasmgate_authn_denied_"))
+
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and denied() != verified:
+            time.sleep(0.2)
+        assert denied() == verified
 
 
 def unfetchable(plugin: dict) -> dict:

@@ -8,6 +8,7 @@ import shutil
 import pytest
 
 import agent
+import istiod
 import oci
 from conftest import FILTERS, ISTIO, ROOT
 from crd import CrdValidator
@@ -103,11 +104,17 @@ def test_pin_points_every_manifest_at_the_registry_and_stays_valid(tmp_path, pus
     assert changed
     import conftest
 
+    # The image each manifest names before pinning (two plugins may run one module).
+    images = {}
+    for path in sorted(ISTIO.rglob("*.yaml")):
+        for doc in conftest.load_documents(path):
+            if doc.get("kind") == "WasmPlugin":
+                images[istiod.resource_name(doc)] = doc["spec"]["url"].rsplit("/", 1)[1].split(":")[0]
     for path in sorted(copy.rglob("*.yaml")):
         for doc in conftest.load_documents(path):
             if doc.get("kind") != "WasmPlugin":
                 continue
-            name = doc["spec"]["pluginName"]
+            name = images[istiod.resource_name(doc)]
             assert doc["spec"]["url"] == f"oci://{pushed}/{name}:{VERSION}"
             assert "sha256:" + doc["spec"]["sha256"] == digests[name]
             assert validator.errors(doc) == []
