@@ -90,6 +90,7 @@ class Scenario:
     offset: int = 0               # where in the pool the next run starts
     expect: int = 200             # what a probe request must get (429 is fine for refuse)
     authn: bool = False           # a request without a token must get 401
+    genuine: str | None = None    # forged-token rows: a real token of the same key must get 200
     runs: list = field(default_factory=list)
     envoy: "Envoy | None" = None
 
@@ -162,10 +163,17 @@ class Envoy:
 
 
 def module(name: str) -> str:
-    path = FLOOR_MODULE if name == "floor" else DIST / f"{name}.wasm"
-    if not path.exists():
-        raise SystemExit(f"bench: {path} is missing: run `make bench` (it builds the modules)")
-    return str(path)
+    """The module's path; whether it exists is checked for the chosen scenarios only (see
+    `check_modules`), so a BENCH_ONLY run needs just the modules it loads."""
+    return str(FLOOR_MODULE if name == "floor" else DIST / f"{name}.wasm")
+
+
+def check_modules(chosen: list[Scenario]) -> None:
+    for s in chosen:
+        for f in s.filters:
+            path = f["typed_config"].get("config", {}).get("vm_config", {}).get("code", {}).get("local", {}).get("filename")
+            if path and not Path(path).exists():
+                raise SystemExit(f"bench: {path} is missing: run `make bench` (it builds the modules)")
 
 
 def scenarios(signers: dict, pools: dict, only: str) -> tuple[list[Scenario], list[Comparison]]:
@@ -178,6 +186,12 @@ def scenarios(signers: dict, pools: dict, only: str) -> tuple[list[Scenario], li
 
     def native_authn(alg, cache=False):
         return configs.jwt_authn_filter(signers[alg], jwks[alg], cache)
+
+    # Forged-token flood: the same authn filter, and in front of it the per-client limit of
+    # envoy-config/gateway.yaml. wrk sends no x-forwarded-for, so the `client` key is the TCP
+    # peer (127.0.0.1) with the bench's HCM as is: all 16 connections share one bucket.
+    pre_auth = configs.wasm_filter("ratelimit", module("ratelimit"), configs.pre_auth_ratelimit_config())
+    genuine = {alg: signers[alg].token("user-genuine", int(time.time())) for alg in ("RS256", "ES256")}
 
     tracing = configs.wasm_filter("tracing", module("tracing"), configs.tracing_config())
     floor = configs.wasm_filter("floor", module("floor"), {})
@@ -209,6 +223,16 @@ def scenarios(signers: dict, pools: dict, only: str) -> tuple[list[Scenario], li
         S("jwt_es256_fresh", "jwt_authn ES256 (native), fresh token per request", [native_authn("ES256")], pool=pools["ES256"], authn=True),
         S("authn_eddsa_fresh", "authn EdDSA (Wasm), fresh token per request", [wasm_authn("EdDSA")], pool=pools["EdDSA"], authn=True),
         S("jwt_eddsa_fresh", "jwt_authn EdDSA (native), fresh token per request", [native_authn("EdDSA")], pool=pools["EdDSA"], authn=True),
+        S("flood_rs256", "authn RS256 (Wasm), forged-token flood, no limit", [wasm_authn("RS256")],
+          pool=pools["forged-RS256"], expect=401, authn=True, genuine=genuine["RS256"]),
+        S("flood_rs256_limited", "authn RS256 (Wasm), forged-token flood, per-client limit (100/s) before authn",
+          [pre_auth, wasm_authn("RS256")], pool=pools["forged-RS256"], expect=401, authn=True, genuine=genuine["RS256"]),
+        S("jwt_flood_rs256", "jwt_authn RS256 (native), forged-token flood", [native_authn("RS256")],
+          pool=pools["forged-RS256"], expect=401, authn=True, genuine=genuine["RS256"]),
+        S("flood_es256", "authn ES256 (Wasm), forged-token flood, no limit", [wasm_authn("ES256")],
+          pool=pools["forged-ES256"], expect=401, authn=True, genuine=genuine["ES256"]),
+        S("flood_es256_limited", "authn ES256 (Wasm), forged-token flood, per-client limit (100/s) before authn",
+          [pre_auth, wasm_authn("ES256")], pool=pools["forged-ES256"], expect=401, authn=True, genuine=genuine["ES256"]),
         S("ratelimit_admit", "ratelimit (Wasm), always admit", [wasm_ratelimit(admit)]),
         S("local_admit", "local_ratelimit (native), always admit", [configs.local_ratelimit_filter(admit)]),
         S("ratelimit_refuse", "ratelimit (Wasm), mostly refuse (100/s)", [wasm_ratelimit(refuse)], expect=429),
@@ -232,6 +256,12 @@ def scenarios(signers: dict, pools: dict, only: str) -> tuple[list[Scenario], li
         C("authn_fresh", "jwt_fresh", "authn RS256 fresh token vs jwt_authn", 0.25),
         C("authn_es256_fresh", "jwt_es256_fresh", "authn ES256 fresh token vs jwt_authn"),
         C("authn_eddsa_fresh", "jwt_eddsa_fresh", "authn EdDSA fresh token vs jwt_authn"),
+        C("flood_rs256", "authn_fresh", "forged RS256 flood vs valid fresh tokens"),
+        C("flood_rs256", "jwt_flood_rs256", "forged RS256 flood: authn vs jwt_authn"),
+        C("flood_rs256_limited", "flood_rs256", "forged RS256 flood with pre-auth limit vs without"),
+        C("flood_es256", "authn_es256_fresh", "forged ES256 flood vs valid fresh tokens"),
+        C("flood_es256_limited", "flood_es256", "forged ES256 flood with pre-auth limit vs without"),
+        C("flood_es256_limited", "limit", "forged ES256 flood with pre-auth limit vs no filter"),
         C("ratelimit_admit", "local_admit", "ratelimit always-admit vs local_ratelimit", 0.9),
         C("ratelimit_refuse", "local_refuse", "ratelimit mostly-refuse vs local_ratelimit", 0.9),
         C("ratelimit_admit", "limit", "ratelimit always-admit vs no filter"),
@@ -280,26 +310,35 @@ def measure(scenario: Scenario, seconds: int = SECONDS) -> dict:
 
 
 def probe(scenario: Scenario) -> None:
-    """One request as the benchmark sends it, and one without a token where that must fail."""
+    """One request as the benchmark sends it, and one without a token where that must fail.
+    Forged-token rows: the forged token is refused for its signature (the Wasm filter says so
+    in `WWW-Authenticate`; native jwt_authn in its body), and a genuine token of the same key
+    and claims passes, so the forged ones differ from valid ones in their signature only."""
     token = scenario.token
     if scenario.pool:
         token = scenario.pool.read_text().split("\n", 1)[0]
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    status = http_status(scenario.envoy.port, headers)
+    status, reply = http_status(scenario.envoy.port, headers)
     if status != scenario.expect and not (scenario.expect == 429 and status == 200):
         raise SystemExit(f"bench: probe of {scenario.name} got {status}, expected {scenario.expect}\n"
                          + scenario.envoy.log_path.read_text(errors="replace")[-2000:])
-    if scenario.authn and (status := http_status(scenario.envoy.port, {})) != 401:
+    if scenario.genuine:
+        if "signature" not in reply.lower() and "Jwt verification fails" not in reply:
+            raise SystemExit(f"bench: {scenario.name} refused the forged token for another reason: {reply}")
+        if (status := http_status(scenario.envoy.port, {"Authorization": f"Bearer {scenario.genuine}"})[0]) != 200:
+            raise SystemExit(f"bench: {scenario.name} refused a genuine token ({status})")
+    if scenario.authn and (status := http_status(scenario.envoy.port, {})[0]) != 401:
         raise SystemExit(f"bench: {scenario.name} let a request without a token through ({status})")
 
 
-def http_status(port: int, headers: dict) -> int:
+def http_status(port: int, headers: dict) -> tuple[int, str]:
+    """The status, and on a refusal its WWW-Authenticate header and body."""
     request = urllib.request.Request(f"http://127.0.0.1:{port}/", headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=5) as r:
-            return r.status
+            return r.status, ""
     except urllib.error.HTTPError as e:
-        return e.code
+        return e.code, (e.headers.get("www-authenticate") or "") + " " + e.read().decode(errors="replace")
 
 
 def wasm_cache_stats(scenario: Scenario) -> dict:
@@ -309,6 +348,25 @@ def wasm_cache_stats(scenario: Scenario) -> dict:
         m = re.match(r"^(\S*wasmgate_authn_cache_(hits|misses))\S* (\d+)", line)
         if m:
             out[m.group(2)] = out.get(m.group(2), 0) + int(m.group(3))
+    return out
+
+
+def flood_stats(scenario: Scenario) -> dict:
+    """Where a forged-token flood ended, over the whole run (warm-up and probes included):
+    refused by the pre-auth limit (`limited`), let through to authn (`allowed`), refused by
+    authn for the signature (`bad_signature`; native: `jwt_authn` denied)."""
+    out = {}
+    patterns = {
+        "limited": r"wasmgate_ratelimit_rule_\S*(?<!_shadow)_limited",
+        "allowed": r"wasmgate_ratelimit_rule_\S*_allowed",
+        "bad_signature": r"wasmgate_authn_denied_bad_signature",
+        "jwt_authn_denied": r"\S*jwt_authn_denied",
+    }
+    for line in scenario.envoy.get("/stats/prometheus").splitlines():
+        for key, pattern in patterns.items():
+            m = re.match(rf"^\S*{pattern}(\{{\S*\}})? (\d+)", line)
+            if m:
+                out[key] = out.get(key, 0) + int(m.group(2))
     return out
 
 
@@ -370,7 +428,11 @@ def start(pool_size: int, only: str = ONLY) -> tuple[list[Scenario], list[Compar
     for alg, signer in signers.items():
         pools[alg] = WORK / "tokens" / f"{alg}.txt"
         pools[alg].write_text("\n".join(signer.pool(pool_size)) + "\n")
+    for alg in ("RS256", "ES256"):
+        pools[f"forged-{alg}"] = WORK / "tokens" / f"forged-{alg}.txt"
+        pools[f"forged-{alg}"].write_text("\n".join(signers[alg].forged_pool(pool_size)) + "\n")
     chosen, comparisons = scenarios(signers, pools, only)
+    check_modules(chosen)
     upstream_port = free_port()
     envoys = [Envoy("upstream", configs.upstream(upstream_port, free_port()))]
     log(f"starting {len(chosen)} Envoys on core {ENVOY_CORE}")
@@ -412,15 +474,18 @@ def main() -> None:
                 last = s.runs[-1]
                 log(f"  {s.name:20} {last['rps']:9.0f} req/s  p50 {last['p50_us']:6d} us  "
                     f"p99 {last['p99_us']:6d} us  Envoy CPU {last['cpu_share']:.0%}")
-        cache = {s.name: wasm_cache_stats(s) for s in all_scenarios if s.name.startswith(("authn", "chain"))}
+        cache = {s.name: wasm_cache_stats(s) for s in all_scenarios if s.name.startswith(("authn", "chain", "flood"))}
+        flood = {s.name: flood_stats(s) for s in all_scenarios if "flood" in s.name}
     finally:
         for e in envoys:
             e.stop()
 
     info["load_after"] = os.getloadavg()
     info["minutes"] = (time.time() - started) / 60
-    sizes = {name: (DIST / f"{name}.wasm").stat().st_size for name in ("tracing", "authn", "ratelimit")}
-    sizes["floor (empty filter)"] = FLOOR_MODULE.stat().st_size
+    sizes = {name: (DIST / f"{name}.wasm").stat().st_size for name in ("tracing", "authn", "ratelimit")
+             if (DIST / f"{name}.wasm").exists()}
+    if FLOOR_MODULE.exists():
+        sizes["floor (empty filter)"] = FLOOR_MODULE.stat().st_size
     results = {
         "machine": info,
         "settings": {"rounds": ROUNDS, "seconds": SECONDS, "warmup": WARMUP, "connections": CONNECTIONS, "pool": POOL},
@@ -429,6 +494,7 @@ def main() -> None:
         "memory": memory,
         "module_sizes": sizes,
         "cache": cache,
+        "flood": flood,
     }
     (WORK / "results.json").write_text(json.dumps(results, indent=1))
     summary = report.summarize(results)

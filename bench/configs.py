@@ -118,6 +118,20 @@ def ratelimit_config(tokens: int) -> dict:
     return {"rules": [{"name": "all", "capacity": tokens, "refill": tokens, "period_ms": 1000}]}
 
 
+# The per-client limit in front of authn in the forged-token flood rows: the rule of
+# envoy-config/gateway.yaml's `ratelimit-pre-auth` filter (100 per second per client address).
+PRE_AUTH_PER_CLIENT = 100
+
+
+def pre_auth_ratelimit_config() -> dict:
+    n = PRE_AUTH_PER_CLIENT
+    return {
+        "rate_limit_headers": {"style": "both", "on_allowed": False},
+        "rules": [{"name": "pre-auth-per-client", "key": [{"source": "client"}],
+                   "capacity": n, "refill": n, "period_ms": 1000}],
+    }
+
+
 # ------------------------------------------------------------------ native filters
 
 def jwt_authn_filter(signer, jwks: str, cache: bool) -> dict:

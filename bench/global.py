@@ -228,8 +228,9 @@ def main() -> None:
     bench.WORK = WORK  # bench.Envoy writes configs and logs there
     bench.check_tools()
     info = bench.machine()
-    helpers, rls_port, rls_kind = start_service()
     chosen = scenarios()
+    bench.check_modules(chosen)  # before the service starts: nothing to stop if one is missing
+    helpers, rls_port, rls_kind = start_service()
     envoys = []
     try:
         upstream_port = bench.free_port()

@@ -14,6 +14,7 @@ NATIVE = {
     "authn_fresh": "jwt_fresh",
     "authn_es256_fresh": "jwt_es256_fresh",
     "authn_eddsa_fresh": "jwt_eddsa_fresh",
+    "flood_rs256": "jwt_flood_rs256",
     "ratelimit_admit": "local_admit",
     "ratelimit_refuse": "local_refuse",
     "chain": "native_chain",
@@ -137,7 +138,8 @@ def results_markdown(results: dict, summary: dict, plot_name: str) -> str:
         "",
         "Medians over rounds. *Envoy CPU* is the CPU time of the Envoy under test (all its threads) per "
         "request; *core busy* is that Envoy's share of its core — near 100 % means Envoy, not wrk, set the pace. "
-        "*non-2xx* counts refusals (429, expected only in the mostly-refuse rows).",
+        "*non-2xx* counts refusals (429 in the mostly-refuse rows; in the forged-token flood rows every "
+        "request is refused: 401 by authn, or 429 by the limit in front of it).",
         "",
         "| scenario | req/s | p50 ms | p99 ms | Envoy CPU µs/req | core busy | non-2xx | to native | to limit |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -170,9 +172,13 @@ def results_markdown(results: dict, summary: dict, plot_name: str) -> str:
         out.append(f"| {name} | {size:,} |")
     if results.get("cache"):
         out += ["", "authn verified-token cache counters at the end of the run (the fresh-token pool is larger "
-                "than the cache and taken in turn, so fresh-token runs must show no hits): "
+                "than the cache and taken in turn, so fresh-token runs must show no hits; forged tokens never "
+                "verify, so they are never cached and every one that reaches authn is a miss): "
                 + "; ".join(f"`{n}` {c.get('hits', 0):,} hits / {c.get('misses', 0):,} misses"
                             for n, c in results["cache"].items()) + "."]
+    if results.get("flood"):
+        out += ["", "Where the forged-token floods ended, counted by the Envoys over the whole run (warm-up and "
+                "probes included): " + "; ".join(flood_summary(n, c) for n, c in results["flood"].items()) + "."]
     out += ["", "<details><summary>Requests/s of every round</summary>", "",
             "| scenario | " + " | ".join(f"round {i + 1}" for i in range(st["rounds"])) + " |",
             "|---|" + "---:|" * st["rounds"]]
@@ -181,6 +187,19 @@ def results_markdown(results: dict, summary: dict, plot_name: str) -> str:
         out.append(f"| `{s['name']}` | " + " | ".join(per_round) + " |")
     out += ["", "</details>", "", END]
     return "\n".join(out)
+
+
+def flood_summary(name: str, c: dict) -> str:
+    if "jwt_authn_denied" in c and not c.get("bad_signature"):
+        return f"`{name}` {c['jwt_authn_denied']:,} refused by jwt_authn"
+    parts = []
+    if "limited" in c or "allowed" in c:
+        total = c.get("limited", 0) + c.get("allowed", 0)
+        share = c.get("limited", 0) / total if total else 0
+        parts.append(f"{c.get('limited', 0):,} refused by the pre-auth limit ({share:.1%}), "
+                     f"{c.get('allowed', 0):,} let through to authn")
+    parts.append(f"{c.get('bad_signature', 0):,} signature checks failed in authn")
+    return f"`{name}` " + ", ".join(parts)
 
 
 SKELETON = """# Benchmarks
@@ -209,11 +228,13 @@ def write_docs(results: dict, summary: dict, doc: Path, plot: Path) -> None:
 
 
 def svg(comparisons: list, machine: dict) -> str:
-    """A horizontal bar per comparison; the target, where there is one, as a tick."""
+    """A horizontal bar per comparison; the target, where there is one, as a tick. The scale
+    stops at 3×: a larger ratio (the pre-auth limit against a forged-token flood) is drawn to
+    the edge, with its value as the label."""
     row, left, width, top = 26, 370, 420, 48
-    scale_max = max(2.0, max(c["high"] for c in comparisons) * 1.05)
+    scale_max = min(3.0, max(2.0, max(c["high"] for c in comparisons) * 1.05))
     height = top + row * len(comparisons) + 40
-    x = lambda v: left + width * v / scale_max  # noqa: E731
+    x = lambda v: left + width * min(v, scale_max) / scale_max  # noqa: E731
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 90}" height="{height}" '
         f'font-family="sans-serif" font-size="12">',

@@ -1,10 +1,12 @@
 """Signing keys and JWTs for the benchmark: one key per algorithm, its JWKS (given inline to
-both the Wasm filter and native jwt_authn), one repeated token and a pool of distinct tokens.
+both the Wasm filter and native jwt_authn), one repeated token, a pool of distinct tokens, and a
+pool of forged tokens (valid header and claims, random signature) for the forged-token flood.
 
 Keys are made fresh on every run; nothing here is a secret worth keeping."""
 
 import base64
 import json
+import secrets
 import time
 
 from cryptography.hazmat.primitives import hashes
@@ -59,7 +61,7 @@ class Signer:
             return r.to_bytes(32, "big") + s.to_bytes(32, "big")
         return self.key.sign(data)
 
-    def token(self, subject: str, now: int) -> str:
+    def signing_input(self, subject: str, now: int) -> str:
         header = {"alg": self.alg, "typ": "JWT", "kid": self.kid}
         claims = {
             "iss": ISSUER,
@@ -71,13 +73,36 @@ class Signer:
             # Valid for the whole run and then some; both verifiers check it.
             "exp": now + 6 * 3600,
         }
-        signing_input = (
+        return (
             b64url(json.dumps(header, separators=(",", ":")).encode())
             + "."
             + b64url(json.dumps(claims, separators=(",", ":")).encode())
         )
+
+    def token(self, subject: str, now: int) -> str:
+        signing_input = self.signing_input(subject, now)
         return signing_input + "." + b64url(self.sign(signing_input.encode()))
 
     def pool(self, count: int) -> list[str]:
         now = int(time.time())
         return [self.token(f"user-{i:06d}", now) for i in range(count)]
+
+    def forged_signature(self) -> bytes:
+        """Random bytes shaped like a real signature, in range, so that no verifier can refuse
+        them early: for RS256 an integer below the modulus (one at or above it would be refused
+        before the exponentiation), for ES256 r and s in [1, n-1] of P-256."""
+        if self.alg == "RS256":
+            n = self.key.public_key().public_numbers().n
+            return (1 + secrets.randbelow(n - 1)).to_bytes((n.bit_length() + 7) // 8, "big")
+        if self.alg == "ES256":
+            order = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+            return b"".join((1 + secrets.randbelow(order - 1)).to_bytes(32, "big") for _ in range(2))
+        return secrets.token_bytes(64)
+
+    def forged_pool(self, count: int) -> list[str]:
+        """What a forger can send for free: this key's `kid` and `alg`, the right `iss`, `aud`,
+        `exp` and `nbf` (all public), a distinct subject each, and a random signature. Every one
+        passes every claim check and costs a full signature check that fails."""
+        now = int(time.time())
+        return [self.signing_input(f"forged-{i:06d}", now) + "." + b64url(self.forged_signature())
+                for i in range(count)]
