@@ -11,7 +11,7 @@ pub mod render;
 pub mod server;
 
 pub use gateway::{Gateway, GatewayBuilder};
-pub use http::{Client, Response};
+pub use http::{raw_request, Client, Response};
 pub use server::{Reply, SeenRequest, TestServer};
 
 use std::path::PathBuf;

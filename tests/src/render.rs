@@ -90,6 +90,24 @@ impl EnvoyConfig {
         out
     }
 
+    /// Takes out the path and header-name hardening the shipped configs add to every HTTP
+    /// connection manager, leaving Envoy's defaults: the filters must be safe without it.
+    pub fn with_envoy_defaults(&mut self) {
+        const HARDENING: [&str; 4] = [
+            "normalize_path",
+            "merge_slashes",
+            "path_with_escaped_slashes_action",
+            "headers_with_underscores_action",
+        ];
+        walk_mut(&mut self.root, &mut |_, value| {
+            if let Some(map) = value.as_mapping_mut() {
+                for key in HARDENING {
+                    map.remove(key);
+                }
+            }
+        });
+    }
+
     pub fn to_yaml(&self) -> String {
         serde_yaml::to_string(&self.root).unwrap_or_default()
     }

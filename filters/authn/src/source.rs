@@ -127,7 +127,13 @@ impl TokenSource {
                     .iter()
                     .filter(|(k, _)| header_twins(k, name))
                     .map(|(_, v)| v.as_str());
-                single(values)?.and_then(|v| after_prefix(v, prefix))
+                let value = single(values)?.and_then(|v| after_prefix(v, prefix));
+                // Envoy joins a repeated `Authorization` (an inline header) with commas; no
+                // token or key contains one.
+                if value.is_some_and(|v| v.contains(',')) {
+                    return Err(Duplicated);
+                }
+                value
             }
             TokenSource::Query { name } => match &view.query {
                 Some(q) => single(query_params(q, name))?,
@@ -254,7 +260,7 @@ mod tests {
             &'a [(&'a str, &'a str)],
             Result<Option<&'a str>, Duplicated>,
         );
-        let cases: [Case; 14] = [
+        let cases: [Case; 15] = [
             (
                 "bearer",
                 bearer(),
