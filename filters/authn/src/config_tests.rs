@@ -194,6 +194,9 @@ fn rejections_name_the_field() {
     let cases: Vec<(&str, Value, &str)> = vec![
         ("unknown field", json!({"provider": []}), "provider: unknown field `provider`"),
         ("realm", json!({"realm": "a\"b"}), "realm: must be non-empty without quotes, backslashes or control characters"),
+        ("paths option", json!({"paths": {"escaped_slashes": "decode"}}), "paths.escaped_slashes: unknown variant `decode`, expected `refuse` or `keep`"),
+        ("paths field", json!({"paths": {"dots": "keep"}}), "paths.dots: unknown field `dots`, expected one of `escaped_slashes`, `backslash`, `path_parameters`"),
+        ("rule path not canonical", rule(json!({"match": {"prefix": "/a/../admin"}, "public": true})), "rules[0].match.prefix: must be a canonical path, as rules see requests: \"/admin\""),
         ("name", with(json!({"name": "a b"})), "providers[0].name: must be a non-empty name of letters, digits, '_' or '-'"),
         ("issuer", with(json!({"issuer": ""})), "providers[0].issuer: must not be empty"),
         ("audiences", with(json!({"audiences": []})), "providers[0].audiences: must list at least one non-empty audience"),

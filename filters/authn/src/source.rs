@@ -262,6 +262,13 @@ mod tests {
         );
         let cases: [Case; 15] = [
             (
+                "header joined by Envoy",
+                bearer(),
+                "/p",
+                &[("authorization", "Bearer a,Bearer b")],
+                Err(Duplicated),
+            ),
+            (
                 "bearer",
                 bearer(),
                 "/p",
