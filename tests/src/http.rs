@@ -151,9 +151,39 @@ pub fn raw_request(
     stream
         .write_all(request.as_bytes())
         .map_err(|e| e.to_string())?;
+    // Read one response, not to EOF: Envoy waits up to its delayed-close timeout (1 s) before
+    // it closes a `Connection: close` stream.
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).map_err(|e| e.to_string())?;
+    let mut buf = [0u8; 8192];
+    while !response_complete(&raw) {
+        let n = stream.read(&mut buf).map_err(|e| e.to_string())?;
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(&buf[..n]);
+    }
     parse_response(&raw)
+}
+
+/// Whether `raw` holds a whole response: headers and `content-length` bytes of body, or a
+/// chunked body up to its last chunk.
+fn response_complete(raw: &[u8]) -> bool {
+    let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+    let body = &raw[end + 4..];
+    if head.contains("transfer-encoding: chunked") {
+        return body.ends_with(b"0\r\n\r\n");
+    }
+    match head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok())
+    {
+        Some(length) => body.len() >= length,
+        None => false,
+    }
 }
 
 fn parse_response(raw: &[u8]) -> Result<Response, String> {
