@@ -112,7 +112,7 @@ fn rls_binary() -> PathBuf {
         .unwrap_or_else(|| repo_root().join("target/debug/rls-server"));
     assert!(
         path.exists(),
-        "{} is missing: cargo build -p wasmgate-rls-server",
+        "{} is missing: make rls-server",
         path.display()
     );
     path
