@@ -6,7 +6,7 @@
 use crate::algorithm::Algorithm;
 use crate::apikey::find_consumer;
 use crate::authz::AuthzFailure;
-use crate::config::{AuthnConfig, Credential, Provider, Requirement, Rule};
+use crate::config::{AuthnConfig, Credential, KidRequirement, Provider, Requirement, Rule};
 use crate::denial::Denial;
 use crate::metrics::AuthnMetrics;
 use crate::source::{Duplicated, Scrub};
@@ -253,7 +253,7 @@ impl<H: Host + ?Sized> Request<'_, H> {
             Err(d) => return JwtResult::Invalid(d),
         };
         let kid = jwt.header.kid.as_deref();
-        if kid.is_none() && provider.require_kid == crate::config::KidRequirement::Always {
+        if kid.is_none() && provider.require_kid == KidRequirement::Always {
             return JwtResult::Invalid(Denial::KidRequired);
         }
         let candidates = self.state.candidates(self.config, p, kid, alg);
@@ -275,16 +275,27 @@ impl<H: Host + ?Sized> Request<'_, H> {
             }
             return JwtResult::Invalid(Denial::UnknownKey);
         }
-        // Claims cost a forger nothing to get right, so a kid-less token with a random signature
-        // would cost one full check per candidate key: with two or more keys, it must name one.
-        let several_keys = candidates
-            .split_first()
-            .is_some_and(|(first, rest)| rest.iter().any(|k| k.fingerprint != first.fingerprint));
-        if kid.is_none()
-            && several_keys
-            && provider.require_kid == crate::config::KidRequirement::IfAmbiguous
-        {
-            return JwtResult::Invalid(Denial::KidRequired);
+        // Claims cost a forger nothing to get right, so a token with a random signature would
+        // cost one full check per candidate key. Unless `require_kid: never`, a token gets one
+        // key: the one its `kid` names (keys without a `kid` match any), or the only candidate.
+        let mut candidates = candidates;
+        if provider.require_kid != KidRequirement::Never {
+            if candidates
+                .iter()
+                .any(|k| k.kid.is_some() && k.kid.as_deref() == kid)
+            {
+                candidates.retain(|k| k.kid.as_deref() == kid);
+            }
+            let several_keys = candidates.split_first().is_some_and(|(first, rest)| {
+                rest.iter().any(|k| k.fingerprint != first.fingerprint)
+            });
+            if several_keys {
+                return JwtResult::Invalid(if kid.is_none() {
+                    Denial::KidRequired
+                } else {
+                    Denial::UnknownKey
+                });
+            }
         }
         let signer = candidates.iter().find(|k| {
             k.verifier

@@ -244,3 +244,28 @@ fn an_api_key_beside_a_token_must_verify_too() {
     );
     assert_eq!(h.host.request_header("x-api-key"), None);
 }
+
+#[test]
+fn a_token_gets_one_key_to_fail_against() {
+    let (a, b) = (rsa_a(), rsa_b());
+    let mut kidless = rsa_jwk(&b, "x");
+    kidless.as_object_mut().unwrap().remove("kid");
+    let mut p = provider(json!({"keys": [rsa_jwk(&a, "rsa-a"), kidless.clone()]}));
+    p["algorithms"] = json!(["RS256"]);
+    let mut h = Harness::new(json!({"providers": [p]}));
+    // The kid of `a` picks `a` over the kid-less `b`.
+    let good = a.sign(claims(json!({}))).unwrap();
+    let forged = format!("{}A", &good[..good.len() - 1]);
+    assert_eq!(h.bearer("/x", &forged), Outcome::Deny(Denial::BadSignature));
+    assert_eq!(h.bearer("/x", &good), Outcome::Allow);
+
+    // Two kid-less keys: a made-up kid is no way to get both tried.
+    let mut other = rsa_jwk(&a, "y");
+    other.as_object_mut().unwrap().remove("kid");
+    let mut p = provider(json!({"keys": [other, kidless]}));
+    p["algorithms"] = json!(["RS256"]);
+    let mut h = Harness::new(json!({"providers": [p]}));
+    let named = a.with_key_id("made-up").sign(claims(json!({}))).unwrap();
+    assert_eq!(h.bearer("/x", &named), Outcome::Deny(Denial::UnknownKey));
+    assert_eq!(h.metric("denied_bad_signature"), 0);
+}
