@@ -7,6 +7,7 @@
 use jwt_simple::prelude::*;
 use serde_json::{json, Value};
 use wasmgate_shared::canonical::{canonical_path, PathPolicy};
+use wasmgate_tests::render::EnvoyConfig;
 use wasmgate_tests::{raw_request, repo_root, Gateway, Response};
 
 const ISSUER: &str = "https://idp.test";
@@ -42,6 +43,11 @@ struct RedTeam {
 
 impl RedTeam {
     fn start(envoy_defaults: bool) -> Self {
+        Self::start_with(envoy_defaults, |_| {})
+    }
+
+    /// As [`RedTeam::start`], with a further edit of the rendered config.
+    fn start_with(envoy_defaults: bool, edit: impl FnOnce(&mut EnvoyConfig)) -> Self {
         let pem =
             std::fs::read_to_string(repo_root().join("filters/authn/testdata/rsa-a.pem")).unwrap();
         let key = RS256KeyPair::from_pem(&pem).unwrap().with_key_id("k1");
@@ -68,6 +74,7 @@ impl RedTeam {
                 if envoy_defaults {
                     c.with_envoy_defaults()
                 }
+                edit(c)
             })
             .start();
         Self { gw, callers }
@@ -418,40 +425,9 @@ fn the_route_is_chosen_again_for_the_canonical_path() {
 "#,
     )
     .unwrap();
-    let team_gateway = |envoy_defaults: bool| {
-        let pem =
-            std::fs::read_to_string(repo_root().join("filters/authn/testdata/rsa-a.pem")).unwrap();
-        let key = RS256KeyPair::from_pem(&pem).unwrap().with_key_id("k1");
-        let routes = routes.clone();
-        let gw = Gateway::builder("authn.yaml")
-            .plugin_config("authn", authn_config(&key))
-            .edit(move |c| {
-                if envoy_defaults {
-                    c.with_envoy_defaults()
-                }
-                set_routes(c.value_mut(), &routes);
-            })
-            .start();
-        let mut claims = serde_json::Map::new();
-        for (k, v) in [("iss", ISSUER), ("aud", AUDIENCE), ("sub", "alice")] {
-            claims.insert(k.into(), json!(v));
-        }
-        claims.insert("roles".into(), json!(["admin"]));
-        let token = key
-            .sign(Claims::with_custom_claims(claims, Duration::from_mins(30)))
-            .unwrap();
-        (gw, format!("Bearer {token}"))
-    };
-    let (gw, admin) = team_gateway(true);
-    let send = |target: &str| {
-        raw_request(
-            gw.listener_port(),
-            "GET",
-            target,
-            &[("authorization", &admin)],
-        )
-        .unwrap()
-    };
+    let team = RedTeam::start_with(true, |c| set_routes(c.value_mut(), &routes));
+    let (_, admin) = &team.callers[2];
+    let send = |target: &str| team.send_as("GET", target, admin);
     assert_eq!(send("/admin/x").status, 418);
     assert_eq!(send("/public/../admin/x").status, 418);
     assert_eq!(send("/%61dmin/x").status, 418);
