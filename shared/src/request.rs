@@ -86,13 +86,14 @@ impl RequestView {
     /// Sends the canonical `:path` upstream if it differs from the received one, so the
     /// upstream serves exactly what was judged.
     pub fn forward_canonical_path(&self, host: &(impl Host + ?Sized)) {
-        if self.path.is_empty() {
-            return;
+        if !self.is_canonical() {
+            host.set_request_header(":path", Some(&self.upstream_path()));
         }
-        let path = self.upstream_path();
-        if path != self.raw_path {
-            host.set_request_header(":path", Some(&path));
-        }
+    }
+
+    /// Whether `:path` arrived in its canonical form (or has no path to judge).
+    pub fn is_canonical(&self) -> bool {
+        self.path.is_empty() || self.raw_path.split('?').next() == Some(self.path.as_str())
     }
 }
 

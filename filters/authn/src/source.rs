@@ -189,17 +189,22 @@ impl<'a> Scrub<'a> {
         if cookies {
             host.set_request_header("cookie", without_cookies(view, &self.cookies).as_deref());
         }
-        if view.path.is_empty() {
+        let drops_params = match &view.query {
+            Some(q) => self
+                .params
+                .iter()
+                .any(|n| query_params(q, n).next().is_some()),
+            None => false,
+        };
+        if !drops_params {
+            view.forward_canonical_path(host);
             return;
         }
-        let query = match &view.query {
-            Some(q) if !self.params.is_empty() => without_query_params(q, &self.params),
-            other => other.clone(),
-        };
-        let path = upstream_path(&view.path, query.as_deref());
-        if path != view.raw_path {
-            host.set_request_header(":path", Some(&path));
-        }
+        let query = view
+            .query
+            .as_deref()
+            .and_then(|q| without_query_params(q, &self.params));
+        host.set_request_header(":path", Some(&upstream_path(&view.path, query.as_deref())));
     }
 }
 
