@@ -160,8 +160,9 @@ class Response:
 
 
 def request(port: int, method: str, path: str, headers: dict[str, str] | None = None,
-            timeout: float = 10) -> Response:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+            timeout: float = 10, source: str = "127.0.0.1") -> Response:
+    """`source`: the client address to connect from (any 127.0.0.0/8 address), for per-client keys."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout, source_address=(source, 0))
     try:
         connection.request(method, path, headers={"host": "api.example.com", **(headers or {})})
         response = connection.getresponse()

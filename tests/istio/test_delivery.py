@@ -130,12 +130,14 @@ def test_workload_ratelimit_limits_writes_per_client_and_not_reads(plugins, upst
     plugin = plugins["orders.wasmgate-ratelimit"]
     rule = plugin["spec"]["pluginConfig"]["rules"][0]
     with Gateway([plugin], tmp_path, upstream.port) as gw:
-        carol = {"x-wasmgate-subject": "carol"}
-        statuses = [request(gw.port, "POST", "/orders", carol).status for _ in range(rule["capacity"] + 5)]
+        # Per calling pod (the peer address): a header would be whatever another workload sends.
+        carol, dave = "127.0.0.2", "127.0.0.3"
+        statuses = [request(gw.port, "POST", "/orders", source=carol).status for _ in range(rule["capacity"] + 5)]
         assert statuses[: rule["capacity"]] == [200] * rule["capacity"]
         assert 429 in statuses[rule["capacity"]:]
-        assert request(gw.port, "GET", "/orders", carol).status == 200
-        assert request(gw.port, "POST", "/orders", {"x-wasmgate-subject": "dave"}).status == 200
+        assert request(gw.port, "POST", "/orders", {"x-wasmgate-subject": "someone-else"}, source=carol).status == 429
+        assert request(gw.port, "GET", "/orders", source=carol).status == 200
+        assert request(gw.port, "POST", "/orders", source=dave).status == 200
 
 
 def test_authn_plugin_verifies_tokens_with_the_remote_jwks_through_the_service_entry_cluster(
