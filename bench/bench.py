@@ -201,6 +201,10 @@ def scenarios(signers: dict, pools: dict, only: str) -> tuple[list[Scenario], li
 
     admit, refuse = configs.ADMIT_TOKENS, configs.REFUSE_TOKENS
     wasm_chain = [tracing, wasm_authn("RS256"), wasm_ratelimit(admit)]
+    # The same three policies, settings for settings (the chain has no pre-auth limit), as the
+    # sections of one gateway module: one filter, one VM.
+    gateway = [configs.wasm_filter("gateway", module("gateway"), configs.gateway_config(
+        configs.tracing_config(), configs.authn_config(rs, jwks["RS256"]), configs.ratelimit_config(admit)))]
     # Envoy's own x-request-id stands in for the tracing filter's request id; Envoy has no
     # W3C propagation without a span exporter, so the native chain does strictly less work.
     native_chain = [native_authn("RS256"), configs.local_ratelimit_filter(admit)]
@@ -238,6 +242,8 @@ def scenarios(signers: dict, pools: dict, only: str) -> tuple[list[Scenario], li
         S("ratelimit_refuse", "ratelimit (Wasm), mostly refuse (100/s)", [wasm_ratelimit(refuse)], expect=429),
         S("local_refuse", "local_ratelimit (native), mostly refuse (100/s)", [configs.local_ratelimit_filter(refuse)], expect=429),
         S("chain", "chain tracing+authn+ratelimit (Wasm), repeated token", wasm_chain, token=repeat, authn=True),
+        S("gateway", "gateway module: the chain's tracing+authn+ratelimit in one filter (Wasm), repeated token",
+          gateway, token=repeat, authn=True),
         S("native_chain", "chain request-id+jwt_authn+local_ratelimit (native)", native_chain, request_id=True, token=repeat, authn=True),
         S("native_chain_cache", "native chain with jwt_cache_config", native_chain_cache, request_id=True, token=repeat, authn=True),
         S("chain_proxy", "chain (Wasm), proxied", wasm_chain, route="proxy", token=repeat, authn=True),
@@ -269,6 +275,9 @@ def scenarios(signers: dict, pools: dict, only: str) -> tuple[list[Scenario], li
         C("chain", "native_chain_cache", "Wasm chain vs native chain with jwt cache"),
         C("chain", "limit", "Wasm chain vs no filter"),
         C("chain_proxy", "native_chain_proxy", "Wasm chain vs native chain, proxied", 1.0),
+        C("gateway", "chain", "gateway module vs three modules"),
+        C("gateway", "native_chain", "gateway module vs native chain"),
+        C("gateway", "native_chain_cache", "gateway module vs native chain with jwt cache"),
     ]
     if only:
         out = [s for s in out if re.search(only, s.name)]
@@ -474,7 +483,8 @@ def main() -> None:
                 last = s.runs[-1]
                 log(f"  {s.name:20} {last['rps']:9.0f} req/s  p50 {last['p50_us']:6d} us  "
                     f"p99 {last['p99_us']:6d} us  Envoy CPU {last['cpu_share']:.0%}")
-        cache = {s.name: wasm_cache_stats(s) for s in all_scenarios if s.name.startswith(("authn", "chain", "flood"))}
+        cache = {s.name: wasm_cache_stats(s) for s in all_scenarios
+                 if s.name.startswith(("authn", "chain", "flood", "gateway"))}
         flood = {s.name: flood_stats(s) for s in all_scenarios if "flood" in s.name}
     finally:
         for e in envoys:
@@ -482,7 +492,7 @@ def main() -> None:
 
     info["load_after"] = os.getloadavg()
     info["minutes"] = (time.time() - started) / 60
-    sizes = {name: (DIST / f"{name}.wasm").stat().st_size for name in ("tracing", "authn", "ratelimit")
+    sizes = {name: (DIST / f"{name}.wasm").stat().st_size for name in ("tracing", "authn", "ratelimit", "gateway")
              if (DIST / f"{name}.wasm").exists()}
     if FLOOR_MODULE.exists():
         sizes["floor (empty filter)"] = FLOOR_MODULE.stat().st_size

@@ -18,8 +18,13 @@ NATIVE = {
     "ratelimit_admit": "local_admit",
     "ratelimit_refuse": "local_refuse",
     "chain": "native_chain",
+    "gateway": "native_chain",
     "chain_proxy": "native_chain_proxy",
 }
+# What the gateway module may keep in memory over no-filter Envoy, as a share of what the three
+# modules it replaces keep (one VM and one copy of the shared code instead of three).
+MEMORY_SHARE_TARGET = 0.60
+MEMORY_KINDS = (("allocated", "allocated"), ("heap", "heap"), ("rss", "RSS"))
 PROXIED = {"limit_proxy", "tracing_proxy", "chain_proxy", "native_chain_proxy"}
 
 
@@ -76,7 +81,22 @@ def summarize(results: dict) -> dict:
         comparisons.append({**c, "ratio": median, "low": min(ratios), "high": max(ratios),
                             "cpu_ratio": statistics.median(cpu_ratio_runs(by_name, c["subject"], c["reference"])),
                             "met": None if c["target"] is None else median >= c["target"]})
-    return {"rows": rows, "comparisons": comparisons}
+    return {"rows": rows, "comparisons": comparisons, "memory_share": memory_share(results["memory"])}
+
+
+def memory_share(memory: dict) -> list[dict]:
+    """Per memory figure: what the three modules (`chain`) and the gateway module (`gateway`) add
+    to no-filter Envoy (`limit`) right after start, and the gateway's share of the chain's."""
+    if not all(name in memory for name in ("limit", "chain", "gateway")):
+        return []
+    out = []
+    for key, label in MEMORY_KINDS:
+        chain = memory["chain"][key] - memory["limit"][key]
+        gateway = memory["gateway"][key] - memory["limit"][key]
+        share = gateway / chain if chain > 0 else None
+        out.append({"what": label, "chain": chain, "gateway": gateway, "share": share,
+                    "met": None if share is None else share <= MEMORY_SHARE_TARGET})
+    return out
 
 
 def console_table(summary: dict) -> str:
@@ -88,7 +108,15 @@ def console_table(summary: dict) -> str:
     for c in summary["comparisons"]:
         verdict = "" if c["met"] is None else ("  target %.2fx %s" % (c["target"], "met" if c["met"] else "MISSED"))
         lines.append(f"{c['what']:55} {c['ratio']:5.2f}x  (CPU {c['cpu_ratio']:5.2f}x){verdict}")
+    for m in summary.get("memory_share", []):
+        lines.append(f"gateway module memory above no filter, {m['what']:9} {mib(m['gateway']):>6} of {mib(m['chain']):>6} MiB"
+                     f" = {fmt_share(m['share'])} of the three modules'  target <= {MEMORY_SHARE_TARGET:.0%} "
+                     + ("" if m["met"] is None else ("met" if m["met"] else "MISSED")))
     return "\n".join(lines)
+
+
+def fmt_share(value) -> str:
+    return "—" if value is None else f"{value:.0%}"
 
 
 def fmt_ratio(value) -> str:
@@ -163,10 +191,20 @@ def results_markdown(results: dict, summary: dict, plot_name: str) -> str:
         "|---|---:|---:|---:|",
     ]
     labels = {s["name"]: s["label"] for s in results["scenarios"]}
-    for name in ("limit", "floor", "tracing", "authn_repeat", "ratelimit_admit", "chain", "jwt_repeat", "native_chain"):
+    for name in ("limit", "floor", "tracing", "authn_repeat", "ratelimit_admit", "chain", "gateway", "jwt_repeat",
+                 "native_chain"):
         if name in results["memory"]:
             mem = results["memory"][name]
             out.append(f"| {labels[name]} (`{name}`) | {mib(mem['allocated'])} | {mib(mem['heap'])} | {mib(mem['rss'])} |")
+    if summary.get("memory_share"):
+        out += ["", "What the gateway module (`gateway`) adds to no-filter Envoy (`limit`) against what the three "
+                "modules it replaces add (`chain`), same policies, one Envoy each right after start; target: "
+                f"≤ {MEMORY_SHARE_TARGET:.0%} of the three modules' figure.",
+                "", "| above no filter | three modules MiB | gateway module MiB | gateway's share | |",
+                "|---|---:|---:|---:|---|"]
+        for m in summary["memory_share"]:
+            verdict = "" if m["met"] is None else ("met" if m["met"] else "**missed**")
+            out.append(f"| {m['what']} | {mib(m['chain'])} | {mib(m['gateway'])} | **{fmt_share(m['share'])}** | {verdict} |")
     out += ["", "| module | bytes |", "|---|---:|"]
     for name, size in results["module_sizes"].items():
         out.append(f"| {name} | {size:,} |")
