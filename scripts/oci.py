@@ -31,7 +31,7 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-FILTERS = ("tracing", "authn", "ratelimit")
+FILTERS = ("tracing", "authn", "ratelimit", "gateway")
 
 MANIFEST_MEDIA_TYPE = "application/vnd.oci.image.manifest.v1+json"
 WASM_CONFIG_MEDIA_TYPE = "application/vnd.module.wasm.config.v1+json"

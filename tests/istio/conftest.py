@@ -17,7 +17,10 @@ from processes import Registry  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures" / "istio"
 ISTIO = ROOT / "istio"
-FILTERS = ("tracing", "authn", "ratelimit")
+# Every module `make push` pushes; `gateway` runs the other three's policies in one filter.
+FILTERS = ("tracing", "authn", "ratelimit", "gateway")
+# The JWKS egress both gateway setups include (istio/ and istio/gateway/).
+EGRESS = ISTIO / "egress" / "jwks-egress.yaml"
 
 
 def load_documents(path: Path) -> list[dict]:

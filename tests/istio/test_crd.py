@@ -2,23 +2,34 @@
 the validator itself against Istio's own valid and invalid test cases."""
 
 import copy
+import shutil
+import subprocess
 
 import pytest
 import yaml
 
 import istiod
-from conftest import FILTERS, FIXTURES, ISTIO, load_documents, manifest_files, plugin_id, wasm_plugins
+from conftest import EGRESS, FILTERS, FIXTURES, ISTIO, load_documents, manifest_files, plugin_id, wasm_plugins
 
 UPSTREAM_VALID = load_documents(FIXTURES / "upstream-testdata-wasm-valid.yaml")
 UPSTREAM_INVALID = load_documents(FIXTURES / "upstream-testdata-wasm-invalid.yaml")
 PLUGINS = wasm_plugins()
-GATEWAY = {doc["spec"]["pluginName"]: doc for path, doc in PLUGINS if path.parent == ISTIO}
+# The two ways to run the chain on the ingress gateway, three plugins (istio/) or one module
+# (istio/gateway/), and the per-workload example (istio/workload/).
+CHAIN = {doc["spec"]["pluginName"]: doc for path, doc in PLUGINS if path.parent == ISTIO}
+MODULE = [doc for path, doc in PLUGINS if path.parent == ISTIO / "gateway"]
+WORKLOAD = [doc for path, doc in PLUGINS if path.parent == ISTIO / "workload"]
+SECTIONS = ("tracing", "pre_auth", "authn", "ratelimit")
 
 
-def test_every_filter_has_a_gateway_plugin_and_a_workload_example_exists():
-    assert sorted(GATEWAY) == ["authn", "ratelimit", "ratelimit-pre-auth", "tracing"]
-    workload = [doc for path, doc in PLUGINS if path.parent != ISTIO]
-    assert workload, "a WasmPlugin example for a workload sidecar"
+def test_each_setup_has_its_plugins_and_no_plugin_lives_elsewhere():
+    assert sorted(CHAIN) == ["authn", "ratelimit", "ratelimit-pre-auth", "tracing"]
+    assert [doc["spec"]["pluginName"] for doc in MODULE] == ["gateway"]
+    assert WORKLOAD, "a WasmPlugin example for a workload sidecar"
+    assert len(PLUGINS) == len(CHAIN) + len(MODULE) + len(WORKLOAD)
+    # Switching setups is: apply one, then delete the other's plugins. A shared name would make
+    # applying one rewrite a plugin of the other.
+    assert not {istiod.resource_name(d) for d in MODULE} & {istiod.resource_name(d) for d in CHAIN.values()}
 
 
 @pytest.mark.parametrize("doc", UPSTREAM_VALID, ids=lambda d: d["metadata"]["name"])
@@ -73,41 +84,123 @@ def test_broken_manifest_is_rejected(validator, item, case):
     assert any(expected in error for error in errors), f"want {expected!r} in {errors}"
 
 
+def kustomizations() -> list:
+    return sorted(ISTIO.rglob("kustomization.yaml"))
+
+
+def resolved(folder) -> list:
+    """The manifest files `kubectl apply -k folder` applies, in order, following folder entries."""
+    out = []
+    for entry in yaml.safe_load((folder / "kustomization.yaml").read_text())["resources"]:
+        path = (folder / entry).resolve()
+        out += resolved(path) if path.is_dir() else [path]
+    return out
+
+
 def test_kustomizations_list_exactly_the_manifests_beside_them():
-    for kustomization in ISTIO.rglob("kustomization.yaml"):
+    # Kustomize loads no file from outside a kustomization's folder (its load restrictor): a
+    # shared manifest is reached through another kustomization's folder, never by a file path.
+    for kustomization in kustomizations():
+        folder = kustomization.parent
         listed = yaml.safe_load(kustomization.read_text())["resources"]
-        beside = sorted(p.name for p in kustomization.parent.glob("*.yaml") if p.name != "kustomization.yaml")
-        assert sorted(listed) == beside, kustomization
-    assert {p.parent for p in manifest_files()} <= {k.parent for k in ISTIO.rglob("kustomization.yaml")}
+        files = [entry for entry in listed if entry.endswith(".yaml")]
+        beside = sorted(p.name for p in folder.glob("*.yaml") if p.name != "kustomization.yaml")
+        assert sorted(files) == beside, kustomization
+        for entry in set(listed) - set(files):
+            assert (folder / entry / "kustomization.yaml").is_file(), (kustomization, entry)
+    assert {p.parent for p in manifest_files()} <= {k.parent for k in kustomizations()}
+
+
+def test_both_gateway_setups_bring_the_jwks_egress():
+    chain = ["tracing.yaml", "ratelimit-pre-auth.yaml", "authn.yaml", "ratelimit.yaml"]
+    assert resolved(ISTIO) == [ISTIO / name for name in chain] + [EGRESS]
+    assert resolved(ISTIO / "gateway") == [ISTIO / "gateway" / "gateway.yaml", EGRESS]
+    assert resolved(ISTIO / "workload") == [ISTIO / "workload" / "ratelimit-orders.yaml"]
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl not installed; the tests above check the same rules")
+@pytest.mark.parametrize("kustomization", kustomizations(), ids=lambda k: str(k.parent.relative_to(ISTIO.parent)))
+def test_kubectl_kustomize_builds_what_the_folder_lists(kustomization):
+    built = subprocess.run(["kubectl", "kustomize", str(kustomization.parent)], capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    objects = lambda docs: sorted((d["kind"], d["metadata"]["name"]) for d in docs if d)  # noqa: E731
+    expected = [doc for path in resolved(kustomization.parent) for doc in load_documents(path)]
+    assert objects(yaml.safe_load_all(built.stdout)) == objects(expected)
 
 
 def test_request_path_runs_tracing_then_the_pre_auth_limit_then_authn_then_ratelimit():
-    order = [doc["spec"]["pluginName"] for doc in istiod.chain_order(list(GATEWAY.values()))]
+    order = [doc["spec"]["pluginName"] for doc in istiod.chain_order(list(CHAIN.values()))]
     assert order == ["tracing", "ratelimit-pre-auth", "authn", "ratelimit"]
 
 
 def test_auth_fails_closed_and_the_others_fail_open():
-    strategies = {name: doc["spec"]["failStrategy"] for name, doc in GATEWAY.items()}
+    strategies = {name: doc["spec"]["failStrategy"] for name, doc in CHAIN.items()}
     assert strategies == {"tracing": "FAIL_OPEN", "ratelimit-pre-auth": "FAIL_OPEN",
                           "authn": "FAIL_CLOSE", "ratelimit": "FAIL_OPEN"}
+    # The module holds authn: it fails closed as a whole, tracing and limits with it.
+    assert [doc["spec"]["failStrategy"] for doc in MODULE] == ["FAIL_CLOSE"]
 
 
-def test_pre_auth_limit_is_per_client_and_other_limits_key_on_headers_authn_manages():
-    # A header key must be one an earlier filter sets and strips: authn's claim headers and
-    # consumer header. Before authn only the client address is trustworthy.
-    authn = GATEWAY["authn"]["spec"]["pluginConfig"]
+def test_gateway_module_runs_first_in_the_authn_phase_of_the_same_proxies():
+    spec = MODULE[0]["spec"]
+    assert spec["phase"] == "AUTHN"
+    assert spec["priority"] >= max(d["spec"]["priority"] for d in CHAIN.values() if d["spec"]["phase"] == "AUTHN")
+    assert spec["selector"] == CHAIN["authn"]["spec"]["selector"]
+
+
+def test_gateway_module_sections_are_the_three_plugins_configurations():
+    config = MODULE[0]["spec"]["pluginConfig"]
+    assert list(config) == list(SECTIONS), "every section, in the order the stages run"
+    assert config["tracing"] == CHAIN["tracing"]["spec"]["pluginConfig"]
+    assert config["pre_auth"] == CHAIN["ratelimit-pre-auth"]["spec"]["pluginConfig"]
+    assert config["authn"] == CHAIN["authn"]["spec"]["pluginConfig"]
+    # istio/ratelimit.yaml's limit, keyed on the verified identity (the token's `sub`) instead of
+    # the header authn copies `sub` into; everything else the same.
+    assert {"claim": "sub", "header": "x-wasmgate-subject"} in config["authn"]["providers"][0]["claim_headers"]
+    assert [rule["key"] for rule in CHAIN["ratelimit"]["spec"]["pluginConfig"]["rules"]] == \
+        [[{"source": "header", "name": "x-wasmgate-subject"}]]
+    assert [rule["key"] for rule in config["ratelimit"]["rules"]] == [[{"source": "identity"}]]
+    unkeyed = lambda c: [{k: v for k, v in r.items() if k not in ("name", "key")} for r in c["rules"]]  # noqa: E731
+    assert unkeyed(config["ratelimit"]) == unkeyed(CHAIN["ratelimit"]["spec"]["pluginConfig"])
+    assert {k: v for k, v in config["ratelimit"].items() if k != "rules"} == \
+        {k: v for k, v in CHAIN["ratelimit"]["spec"]["pluginConfig"].items() if k != "rules"}
+    # Metrics of both limit sections share the ratelimit names: rule names tell them apart.
+    names = [r["name"] for section in ("pre_auth", "ratelimit") for r in config[section]["rules"]]
+    assert len(names) == len(set(names))
+
+
+def managed_headers(authn: dict) -> set:
+    """The headers authn sets and strips (a client's own copy never passes it)."""
     managed = {h["header"] for p in authn.get("providers", []) for h in p.get("claim_headers", [])}
     managed |= {p["payload_header"] for p in authn.get("providers", []) if p.get("payload_header")}
     if authn.get("api_keys"):
         managed.add(authn["api_keys"].get("identity_header", "x-consumer"))
-    pre_auth = GATEWAY["ratelimit-pre-auth"]["spec"]["pluginConfig"]["rules"]
-    assert [rule["key"] for rule in pre_auth] == [[{"source": "client"}]]
-    limits = [doc for _, doc in PLUGINS if doc["spec"]["pluginName"] == "ratelimit"]
-    assert limits
-    for doc in limits:
-        for rule in doc["spec"]["pluginConfig"]["rules"]:
+    return managed
+
+
+def key_sources(rules: list) -> set:
+    return {part["source"] for rule in rules for part in rule.get("key", [])}
+
+
+def test_pre_auth_limits_are_per_client_and_later_limits_key_on_what_authn_verified():
+    # Before authn only the client address is trustworthy. After it, a header key must be one
+    # authn sets and strips, or (in the module only) the identity authn verified.
+    for pre_auth in (CHAIN["ratelimit-pre-auth"]["spec"]["pluginConfig"], MODULE[0]["spec"]["pluginConfig"]["pre_auth"]):
+        assert [rule["key"] for rule in pre_auth["rules"]] == [[{"source": "client"}]]
+    managed = managed_headers(CHAIN["authn"]["spec"]["pluginConfig"])
+    standalone = [doc for _, doc in PLUGINS if doc["spec"]["pluginName"] == "ratelimit"]
+    assert standalone
+    for doc in standalone:
+        rules = doc["spec"]["pluginConfig"]["rules"]
+        # Standalone ratelimit.wasm refuses identity keys: it has no verified identity.
+        assert key_sources(rules) <= {"client", "header", "path"}, doc["metadata"]
+        for rule in rules:
             headers = {part["name"] for part in rule.get("key", []) if part["source"] == "header"}
             assert headers <= managed, (doc["metadata"], rule["name"])
+    config = MODULE[0]["spec"]["pluginConfig"]
+    assert "authn" in config, "identity keys need the authn section"
+    headers = {p["name"] for r in config["ratelimit"]["rules"] for p in r.get("key", []) if p["source"] == "header"}
+    assert headers <= managed_headers(config["authn"])
 
 
 @pytest.mark.parametrize("item", PLUGINS, ids=plugin_id)
@@ -129,11 +222,12 @@ def test_selectors_cover_the_ingress_gateway_and_a_workload():
     assert any("app" in labels for labels in selectors)
 
 
-def test_jwks_service_entry_yields_the_cluster_authn_calls():
-    docs = load_documents(ISTIO / "jwks-egress.yaml")
+def test_jwks_service_entry_yields_the_cluster_authn_calls_in_both_setups():
+    docs = load_documents(EGRESS)
     entry = next(d for d in docs if d["kind"] == "ServiceEntry")
     rule = next(d for d in docs if d["kind"] == "DestinationRule")
     clusters = istiod.outbound_cluster_name(entry)
     assert clusters == ["outbound|443||idp.example.com"]
     assert rule["spec"]["host"] == entry["spec"]["hosts"][0]
-    assert clusters[0] in yaml.safe_dump(GATEWAY["authn"]["spec"]["pluginConfig"])
+    for authn in (CHAIN["authn"]["spec"]["pluginConfig"], MODULE[0]["spec"]["pluginConfig"]["authn"]):
+        assert [p["remote_jwks"]["cluster"] for p in authn["providers"]] == clusters
