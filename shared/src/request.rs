@@ -1,14 +1,18 @@
 //! [`RequestView`]: the request as every rule and key judges it, read from the host once.
-//! It holds the canonical path and host ([`crate::canonical`]) next to every header as
-//! received, so a filter reads no header twice and sees every value of a repeated one.
+//! It holds the canonical path and host ([`crate::canonical`]) next to every header, so a
+//! filter reads no header twice and sees every value of a repeated one. Stages that share a
+//! view write headers through it ([`RequestView::set_header`]), so the next stage judges what
+//! the upstream will receive, as it would in a filter of its own.
 
 use crate::canonical::{canonical_host, canonical_path, PathPolicy, PathRefusal};
 use crate::host::Host;
+use crate::identity::Identity;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestView {
     pub method: String,
-    /// The canonical path without the query; empty when the request has no `:path` (CONNECT).
+    /// The canonical path without the query under the last [`RequestView::judge`]'s policy;
+    /// empty when the request has no `:path` (CONNECT) or before it was judged.
     pub path: String,
     /// What followed the first `?` of `:path`, unchanged.
     pub query: Option<String>,
@@ -16,8 +20,12 @@ pub struct RequestView {
     pub host: String,
     /// `:path` as received.
     pub raw_path: String,
-    /// Every header as received, pseudo-headers included, in order.
+    /// Who the request authenticated as, once authn verified it (in the gateway module).
+    pub identity: Option<Identity>,
+    /// Every header, pseudo-headers included, in order, with this view's own writes applied.
     headers: Vec<(String, String)>,
+    /// The policy `path` was computed with; `None` before the first judgement.
+    judged_with: Option<PathPolicy>,
 }
 
 impl RequestView {
@@ -30,6 +38,13 @@ impl RequestView {
         headers: Vec<(String, String)>,
         policy: &PathPolicy,
     ) -> Result<Self, PathRefusal> {
+        let mut view = Self::unjudged(headers);
+        view.judge(policy)?;
+        Ok(view)
+    }
+
+    /// The request before any path policy: method, host and headers, but no `path` yet.
+    pub fn unjudged(headers: Vec<(String, String)>) -> Self {
         let first = |name: &str| {
             headers
                 .iter()
@@ -39,23 +54,56 @@ impl RequestView {
         let method = first(":method").unwrap_or_default().to_string();
         let host = canonical_host(first(":authority").unwrap_or_default());
         let raw_path = first(":path").unwrap_or_default().to_string();
-        let (path, query) = match raw_path.split_once('?') {
-            Some((path, query)) => (path, Some(query.to_string())),
-            None => (raw_path.as_str(), None),
-        };
-        let path = if raw_path.is_empty() {
-            String::new()
-        } else {
-            canonical_path(path, policy)?
-        };
-        Ok(Self {
+        let mut view = Self {
             method,
-            path,
-            query,
+            path: String::new(),
+            query: None,
             host,
             raw_path,
+            identity: None,
             headers,
-        })
+            judged_with: None,
+        };
+        view.split_query();
+        view
+    }
+
+    fn split_query(&mut self) {
+        self.query = self
+            .raw_path
+            .split_once('?')
+            .map(|(_, query)| query.to_string());
+    }
+
+    /// Computes the canonical `path` under `policy`, or the refusal. A stage with the policy
+    /// the view was last judged with pays nothing.
+    pub fn judge(&mut self, policy: &PathPolicy) -> Result<(), PathRefusal> {
+        if self.judged_with == Some(*policy) {
+            return Ok(());
+        }
+        let received = self.raw_path.split('?').next().unwrap_or_default();
+        self.path = if received.is_empty() {
+            String::new()
+        } else {
+            canonical_path(received, policy)?
+        };
+        self.judged_with = Some(*policy);
+        Ok(())
+    }
+
+    /// Writes request header `name` upstream (`None` removes every value) and into this view.
+    pub fn set_header(&mut self, host: &(impl Host + ?Sized), name: &str, value: Option<&str>) {
+        host.set_request_header(name, value);
+        self.headers.retain(|(k, _)| k != name);
+        if let Some(value) = value {
+            self.headers.push((name.to_string(), value.to_string()));
+        }
+        if name == ":path" {
+            self.raw_path = value.unwrap_or_default().to_string();
+            self.split_query();
+            // A path written by a stage is judged again by the next one, as upstream sees it.
+            self.judged_with = None;
+        }
     }
 
     /// The first value of header `name` (lower case).
@@ -85,9 +133,13 @@ impl RequestView {
 
     /// Sends the canonical `:path` upstream if it differs from the received one, so the
     /// upstream serves exactly what was judged.
-    pub fn forward_canonical_path(&self, host: &(impl Host + ?Sized)) {
+    pub fn forward_canonical_path(&mut self, host: &(impl Host + ?Sized)) {
         if !self.is_canonical() {
-            host.set_request_header(":path", Some(&self.upstream_path()));
+            let path = self.upstream_path();
+            let judged_with = self.judged_with;
+            self.set_header(host, ":path", Some(&path));
+            // The canonical form is its own canonical form under the same policy.
+            self.judged_with = judged_with;
         }
     }
 
@@ -134,7 +186,7 @@ mod tests {
     fn canonical_path_and_host_with_the_query_kept() {
         let host =
             FakeHost::new().with_request("GET", "/public/../%61dmin?x=/../y", "API.test.:80");
-        let v = view(&host).unwrap();
+        let mut v = view(&host).unwrap();
         assert_eq!(v.method, "GET");
         assert_eq!(v.path, "/admin");
         assert_eq!(v.query.as_deref(), Some("x=/../y"));
@@ -174,6 +226,40 @@ mod tests {
         assert!(header_twins("x-user-id", "x-user-id"));
         assert!(!header_twins("x-user-ids", "x-user-id"));
         assert!(!header_twins("x.user.id", "x-user-id"));
+    }
+
+    #[test]
+    fn writes_through_the_view_reach_the_host_and_the_next_reader() {
+        let host = FakeHost::new()
+            .with_request("GET", "/a/./b?q=1", "h")
+            .with_request_header("x-user", "forged");
+        let mut v = view(&host).unwrap();
+        v.set_header(&host, "x-user", Some("alice"));
+        v.set_header(&host, "x-new", Some("1"));
+        assert_eq!(v.header_values("x-user").collect::<Vec<_>>(), ["alice"]);
+        assert_eq!(host.request_header("x-user").as_deref(), Some("alice"));
+        v.set_header(&host, "x-new", None);
+        assert_eq!(v.header("x-new"), None);
+        v.forward_canonical_path(&host);
+        assert_eq!(v.raw_path, "/a/b?q=1");
+        assert!(v.is_canonical());
+    }
+
+    #[test]
+    fn each_stage_judges_with_its_own_policy() {
+        use crate::canonical::EscapedSlashes;
+        let host = FakeHost::new().with_request("GET", "/a%2Fb", "h");
+        let mut v = RequestView::unjudged(host.request_headers());
+        let keep = PathPolicy {
+            escaped_slashes: EscapedSlashes::Keep,
+            ..PathPolicy::default()
+        };
+        assert_eq!(v.judge(&keep), Ok(()));
+        assert_eq!(v.path, "/a%2Fb");
+        assert_eq!(
+            v.judge(&PathPolicy::default()),
+            Err(PathRefusal::EncodedSlash)
+        );
     }
 
     #[test]

@@ -1,12 +1,14 @@
 //! The request path: canonicalize the request, pick the rule, verify every credential it
 //! carries where the rule looks (cache first), authorize on claims, then strip credentials and
 //! forged identity headers and set the upstream ones. Pure logic over the `Host` trait;
-//! `lib.rs` only maps the [`Outcome`] to proxy-wasm actions.
+//! [`crate::worker`] turns the [`Outcome`] into the request's flow.
 
 use crate::algorithm::Algorithm;
-use crate::apikey::find_consumer;
+use crate::apikey::{find_consumer, Consumer};
 use crate::authz::AuthzFailure;
-use crate::config::{AuthnConfig, Credential, KidRequirement, Provider, Requirement, Rule};
+use crate::config::{
+    ApiKeys, AuthnConfig, Credential, KidRequirement, Provider, Requirement, Rule,
+};
 use crate::denial::Denial;
 use crate::metrics::AuthnMetrics;
 use crate::source::{Duplicated, Scrub};
@@ -16,7 +18,7 @@ use serde_json::Value;
 use std::rc::Rc;
 use wasmgate_shared::canonical::PathRefusal;
 use wasmgate_shared::host::unix_millis;
-use wasmgate_shared::{Host, RequestView};
+use wasmgate_shared::{Host, Identity as RequestIdentity, RequestView};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -53,6 +55,7 @@ enum JwtResult {
     Wait(WaitReason),
 }
 
+/// One decision on one request; `decide` judges the request view it is given.
 pub struct Request<'a, H: Host + ?Sized> {
     pub config: &'a AuthnConfig,
     pub state: &'a mut WorkerState,
@@ -63,26 +66,23 @@ pub struct Request<'a, H: Host + ?Sized> {
 }
 
 impl<H: Host + ?Sized> Request<'_, H> {
-    pub fn decide(&mut self) -> Outcome {
-        let view = match RequestView::read(self.host, &self.config.paths) {
-            Ok(view) => view,
-            Err(refusal) => {
-                self.metrics.path_refused.inc();
-                return Outcome::InvalidPath(refusal);
-            }
-        };
+    pub fn decide(&mut self, view: &mut RequestView) -> Outcome {
+        if let Err(refusal) = view.judge(&self.config.paths) {
+            self.metrics.path_refused.inc();
+            return Outcome::InvalidPath(refusal);
+        }
         let rule_index = self
             .config
             .rules
             .iter()
-            .position(|r| r.matcher.matches(&view))
+            .position(|r| r.matcher.matches(view))
             .unwrap_or(self.config.rules.len());
         let rule = self
             .config
             .rules
             .get(rule_index)
             .unwrap_or(&self.config.default_rule);
-        let outcome = self.evaluate(rule, &view);
+        let outcome = self.evaluate(rule, view);
         if let Some(m) = self.metrics.rules.get(rule_index) {
             match outcome {
                 Outcome::Allow => m.allowed.inc(),
@@ -98,7 +98,7 @@ impl<H: Host + ?Sized> Request<'_, H> {
         outcome
     }
 
-    fn evaluate(&mut self, rule: &Rule, view: &RequestView) -> Outcome {
+    fn evaluate(&mut self, rule: &Rule, view: &mut RequestView) -> Outcome {
         let accepted = match &rule.requirement {
             Requirement::Public => {
                 self.forward(view, &[], self.config.strip_credentials_on_public);
@@ -310,7 +310,7 @@ impl<H: Host + ?Sized> Request<'_, H> {
             provider: p,
             key_fingerprint: fingerprint,
             generation: self.state.generation(p),
-            claims: jwt.claims,
+            claims: Rc::new(jwt.claims),
             headers,
         });
         let deadline = exp
@@ -335,7 +335,7 @@ impl<H: Host + ?Sized> Request<'_, H> {
                 provider: hit.provider,
                 key_fingerprint: hit.key_fingerprint,
                 generation,
-                claims: hit.claims.clone(),
+                claims: Rc::clone(&hit.claims),
                 headers: hit.headers.clone(),
             });
             if let Some(slot) = self.state.cache.get(tok, now) {
@@ -360,7 +360,7 @@ impl<H: Host + ?Sized> Request<'_, H> {
                         .providers
                         .get(jwt.provider)
                         .map_or(&[][..], |p| p.roles_path.as_slice());
-                    rule.authz.check(Some(&jwt.claims), roles)
+                    rule.authz.check(Some(jwt.claims.as_ref()), roles)
                 }
                 Identity::ApiKey(_) => rule.authz.check(None, &[]),
             };
@@ -379,8 +379,9 @@ impl<H: Host + ?Sized> Request<'_, H> {
     /// Prepares the request for the upstream: every credential location is emptied (with
     /// `strip_credentials`) unless a credential verified there is configured to travel on;
     /// every managed identity header the client sent, and its `_`/`-` twins, is removed; then
-    /// the verified identities' headers are set and the canonical path is sent.
-    fn forward(&self, view: &RequestView, verified: &[Verification], strip_credentials: bool) {
+    /// the verified identities' headers are set and the canonical path is sent. The first
+    /// verified credential becomes the request's identity for the stages after authn.
+    fn forward(&self, view: &mut RequestView, verified: &[Verification], strip_credentials: bool) {
         let mut scrub = Scrub::default();
         if strip_credentials {
             for (l, location) in self.config.locations.iter().enumerate() {
@@ -400,18 +401,39 @@ impl<H: Host + ?Sized> Request<'_, H> {
             match &v.identity {
                 Identity::Jwt(jwt) => {
                     for (name, value) in &jwt.headers {
-                        self.host.set_request_header(name, Some(value));
+                        view.set_header(self.host, name, Some(value));
                     }
                 }
                 Identity::ApiKey(i) => {
-                    if let Some(keys) = &self.config.api_keys {
-                        if let Some(c) = keys.consumers.get(*i) {
-                            self.host
-                                .set_request_header(&keys.identity_header, Some(&c.name));
-                        }
+                    if let Some((keys, c)) = self.consumer(*i) {
+                        view.set_header(self.host, &keys.identity_header, Some(&c.name));
                     }
                 }
             }
+        }
+        view.identity = verified.first().map(|v| self.identity(&v.identity));
+    }
+
+    fn consumer(&self, index: usize) -> Option<(&ApiKeys, &Consumer)> {
+        let keys = self.config.api_keys.as_ref()?;
+        Some((keys, keys.consumers.get(index)?))
+    }
+
+    /// What the gateway's later stages know of a verified credential.
+    fn identity(&self, identity: &Identity) -> RequestIdentity {
+        match identity {
+            Identity::Jwt(jwt) => RequestIdentity {
+                name: jwt
+                    .claims
+                    .get("sub")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+                claims: Rc::clone(&jwt.claims),
+            },
+            Identity::ApiKey(i) => RequestIdentity {
+                name: self.consumer(*i).map(|(_, c)| c.name.clone()),
+                claims: Rc::default(),
+            },
         }
     }
 

@@ -44,6 +44,7 @@ impl Harness {
         for (k, v) in headers {
             self.host.add_request_header(k, v);
         }
+        let mut view = RequestView::unjudged(self.host.request_headers());
         Request {
             config: &self.config,
             state: &mut self.state,
@@ -51,7 +52,7 @@ impl Harness {
             host: &self.host,
             may_wait,
         }
-        .decide()
+        .decide(&mut view)
     }
 
     pub fn bearer(&mut self, path: &str, token: &str) -> Outcome {

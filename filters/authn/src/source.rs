@@ -174,20 +174,21 @@ impl<'a> Scrub<'a> {
 
     /// Removes the credentials and sends the canonical `:path` (without the removed
     /// parameters) when it differs from the received one.
-    pub fn apply(&self, view: &RequestView, host: &(impl Host + ?Sized)) {
-        let mut removed: Vec<&str> = Vec::new();
+    pub fn apply(&self, view: &mut RequestView, host: &(impl Host + ?Sized)) {
+        let mut removed: Vec<String> = Vec::new();
         for (name, _) in view.headers() {
-            if self.headers.iter().any(|h| header_twins(name, h))
-                && !removed.contains(&name.as_str())
-            {
-                host.set_request_header(name, None);
-                removed.push(name);
+            if self.headers.iter().any(|h| header_twins(name, h)) && !removed.contains(name) {
+                removed.push(name.clone());
             }
+        }
+        for name in &removed {
+            view.set_header(host, name, None);
         }
         let cookies =
             !self.cookies.is_empty() && cookie_pairs(view).any(|(k, _)| self.cookies.contains(&k));
         if cookies {
-            host.set_request_header("cookie", without_cookies(view, &self.cookies).as_deref());
+            let kept = without_cookies(view, &self.cookies);
+            view.set_header(host, "cookie", kept.as_deref());
         }
         let drops_params = match &view.query {
             Some(q) => self
@@ -204,7 +205,8 @@ impl<'a> Scrub<'a> {
             .query
             .as_deref()
             .and_then(|q| without_query_params(q, &self.params));
-        host.set_request_header(":path", Some(&upstream_path(&view.path, query.as_deref())));
+        let path = upstream_path(&view.path, query.as_deref());
+        view.set_header(host, ":path", Some(&path));
     }
 }
 
@@ -389,13 +391,13 @@ mod tests {
                 ("cookie", "p=2"),
             ],
         );
-        let v = view(&host);
+        let mut v = view(&host);
         let (header, query, cookie) = (bearer(), query("token"), cookie("s"));
         let mut scrub = Scrub::default();
         for s in [&header, &query, &cookie] {
             scrub.add(s);
         }
-        scrub.apply(&v, &host);
+        scrub.apply(&mut v, &host);
         assert_eq!(host.request_header("authorization"), None);
         assert_eq!(
             host.request_header("authorization_").as_deref(),
@@ -414,7 +416,7 @@ mod tests {
         };
         let mut scrub = Scrub::default();
         scrub.add(&source);
-        scrub.apply(&view(&host), &host);
+        scrub.apply(&mut view(&host), &host);
         assert_eq!(host.request_header("x-api-key"), None);
         assert_eq!(host.request_header("x_api_key"), None);
     }
@@ -423,7 +425,7 @@ mod tests {
     fn scrub_of_nothing_writes_nothing() {
         let host = request("/p?x=1", &[("cookie", "a=1")]);
         let before = host.request_headers();
-        Scrub::default().apply(&view(&host), &host);
+        Scrub::default().apply(&mut view(&host), &host);
         assert_eq!(host.request_headers(), before);
     }
 }

@@ -17,7 +17,8 @@ pub struct Verified {
     pub key_fingerprint: u64,
     /// The provider's key generation when verified (re-checked when it moves).
     pub generation: u64,
-    pub claims: Map<String, Value>,
+    /// Shared with the gateway's later stages as the request's identity.
+    pub claims: Rc<Map<String, Value>>,
     /// Upstream headers to set, computed once.
     pub headers: Vec<(String, String)>,
 }

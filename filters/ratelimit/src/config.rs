@@ -162,6 +162,17 @@ pub struct RatelimitConfig {
     pub paths: PathPolicy,
 }
 
+impl RatelimitConfig {
+    /// The first key part that needs a verified identity, as a field path: such a rule can
+    /// only run after the gateway module's authn.
+    pub fn identity_key(&self) -> Option<String> {
+        self.rules.iter().enumerate().find_map(|(i, rule)| {
+            let k = rule.key.iter().position(KeyPart::needs_identity)?;
+            Some(format!("rules[{i}].key[{k}].source"))
+        })
+    }
+}
+
 impl RawRatelimitConfig {
     pub fn compile(self) -> Result<RatelimitConfig, ConfigError> {
         if self.rules.len() > MAX_RULES {

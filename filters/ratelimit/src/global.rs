@@ -294,6 +294,14 @@ fn descriptor(
             KeyPart::Client => ("remote_address", client_address(host, request, hops)),
             KeyPart::Header(name) => (name.as_str(), request.header(name).map(str::to_string)),
             KeyPart::Path => ("path", Some(request.path.clone()).filter(|p| !p.is_empty())),
+            KeyPart::Identity => (
+                "identity",
+                request.identity.as_ref().and_then(|i| i.name.clone()),
+            ),
+            KeyPart::Claim(claim) => (
+                claim.as_str(),
+                request.identity.as_ref().and_then(|i| i.claim(claim)),
+            ),
         };
         let value = match value {
             Some(v) => v,

@@ -5,6 +5,12 @@ use crate::rls::{DescriptorStatus, HeaderValue, ProtoDuration, RateLimit, CODE_U
 use std::time::Duration;
 use wasmgate_shared::config::parse;
 use wasmgate_shared::host::FakeHost;
+use wasmgate_shared::RequestView;
+
+/// The fake host's current request, as the glue hands it to the policy.
+fn current(host: &FakeHost) -> RequestView {
+    RequestView::unjudged(host.request_headers())
+}
 
 const GLOBAL: &str = r#""global":{"cluster":"rls","domain":"api","timeout_ms":250"#;
 
@@ -58,7 +64,7 @@ fn entries(d: &Descriptor) -> Vec<(&str, &str)> {
 fn answer(p: &Plugin, host: &FakeHost, pending: Pending, response: &RateLimitResponse) -> Step {
     let bytes = response.encode_to_vec();
     host.set_call_response(&[], Some(&bytes));
-    p.on_response(host, pending, 0, bytes.len())
+    p.answer(host, &current(host), pending, 0, bytes.len())
 }
 
 fn code(overall_code: i32) -> RateLimitResponse {
@@ -124,7 +130,7 @@ fn global_rule_sends_one_descriptor_from_its_key_parts() {
         ),
     );
     request(&host, &[("x-api-key", "k1")]);
-    let pending = wait(p.on_request(&host));
+    let pending = wait(p.decide(&host, &mut current(&host)));
     assert_eq!(pending.rules, [0]);
     let call = host.calls().pop().unwrap();
     assert_eq!(call.cluster, "rls");
@@ -161,7 +167,7 @@ fn rules_with_other_costs_carry_their_own_hits_addend() {
         ),
     );
     request(&host, &[]);
-    wait(p.on_request(&host));
+    wait(p.decide(&host, &mut current(&host)));
     let req = sent(&host);
     assert_eq!(req.hits_addend, 2);
     let own: Vec<Option<u64>> = req
@@ -178,7 +184,7 @@ fn missing_key_is_an_empty_value_under_fallback_and_no_call_under_skip() {
     let host = FakeHost::new();
     let p = plugin(&host, &keyed("allow"));
     request(&host, &[]);
-    wait(p.on_request(&host));
+    wait(p.decide(&host, &mut current(&host)));
     assert_eq!(
         entries(&sent(&host).descriptors[0]),
         [("generic_key", "per-key"), ("x-api-key", "")]
@@ -193,7 +199,10 @@ fn missing_key_is_an_empty_value_under_fallback_and_no_call_under_skip() {
         ),
     );
     request(&host, &[]);
-    assert!(matches!(p.on_request(&host), Step::Continue(_)));
+    assert!(matches!(
+        p.decide(&host, &mut current(&host)),
+        Step::Continue(_)
+    ));
     assert!(host.calls().is_empty());
 }
 
@@ -205,9 +214,12 @@ fn local_rules_never_call_the_service() {
         &format!(r#"{{{GLOBAL}}},"rules":[{{"name":"l","capacity":1}}]}}"#),
     );
     request(&host, &[]);
-    assert!(matches!(p.on_request(&host), Step::Continue(_)));
+    assert!(matches!(
+        p.decide(&host, &mut current(&host)),
+        Step::Continue(_)
+    ));
     request(&host, &[]);
-    assert_eq!(reply(&p.on_request(&host)).status, 429);
+    assert_eq!(reply(&p.decide(&host, &mut current(&host))).status, 429);
     assert!(host.calls().is_empty());
 }
 
@@ -216,7 +228,7 @@ fn ok_admits_and_passes_on_the_services_headers() {
     let host = FakeHost::new();
     let p = plugin(&host, &keyed("deny"));
     request(&host, &[("x-api-key", "k")]);
-    let pending = wait(p.on_request(&host));
+    let pending = wait(p.decide(&host, &mut current(&host)));
     let mut response = code(CODE_OK);
     response.request_headers_to_add = vec![header("x-quota-tier", "gold")];
     response.response_headers_to_add = vec![header("X-Engine", "limitador")];
@@ -245,7 +257,7 @@ fn on_allowed_fields_come_from_the_services_status() {
     );
     let p = plugin(&host, &json);
     request(&host, &[("x-api-key", "k")]);
-    let pending = wait(p.on_request(&host));
+    let pending = wait(p.decide(&host, &mut current(&host)));
     let mut response = code(CODE_OK);
     response.statuses = vec![status(CODE_OK, 100, 41, (12, 0))];
     let Step::Continue(allowed) = answer(&p, &host, pending, &response) else {
@@ -266,7 +278,7 @@ fn over_limit_is_the_local_429_with_the_services_quota() {
     let host = FakeHost::new();
     let p = plugin(&host, &keyed("allow"));
     request(&host, &[("x-api-key", "k")]);
-    let pending = wait(p.on_request(&host));
+    let pending = wait(p.decide(&host, &mut current(&host)));
     let mut response = code(CODE_OVER_LIMIT);
     response.statuses = vec![status(CODE_OVER_LIMIT, 100, 0, (17, 200))];
     response.response_headers_to_add = vec![
@@ -299,7 +311,7 @@ fn over_limit_without_statuses_refuses_every_rule() {
     let host = FakeHost::new();
     let p = plugin(&host, &keyed("allow"));
     request(&host, &[("x-api-key", "k")]);
-    let pending = wait(p.on_request(&host));
+    let pending = wait(p.decide(&host, &mut current(&host)));
     let mut response = code(CODE_OVER_LIMIT);
     response.response_headers_to_add = vec![header("X-RateLimit-Limit", "2, 2;w=60")];
     let step = answer(&p, &host, pending, &response);
@@ -317,7 +329,7 @@ fn shadow_global_rule_over_limit_admits_and_counts() {
         &keyed("deny").replace(r#""mode":"global""#, r#""mode":"global","shadow":true"#),
     );
     request(&host, &[("x-api-key", "k")]);
-    let pending = wait(p.on_request(&host));
+    let pending = wait(p.decide(&host, &mut current(&host)));
     let step = answer(&p, &host, pending, &code(CODE_OVER_LIMIT));
     assert!(matches!(step, Step::Continue(_)));
     assert_eq!(metric(&p, &host, "rule_per-key_shadow_limited"), 1);
@@ -334,7 +346,7 @@ fn only_the_rules_the_service_refused_count_as_limited() {
         ),
     );
     request(&host, &[]);
-    let pending = wait(p.on_request(&host));
+    let pending = wait(p.decide(&host, &mut current(&host)));
     let mut response = code(CODE_OVER_LIMIT);
     response.statuses = vec![
         status(CODE_OK, 10, 5, (1, 0)),
@@ -360,20 +372,20 @@ enum Fault {
 fn fail_once(host: &FakeHost, p: &Plugin, fault: Fault) -> Step {
     request(host, &[("x-api-key", "k")]);
     if let Fault::Dispatch = fault {
-        return p.on_request(host);
+        return p.decide(host, &mut current(host));
     }
-    let pending = wait(p.on_request(host));
+    let pending = wait(p.decide(host, &mut current(host)));
     match fault {
-        Fault::Unavailable => p.on_response(host, pending, 14, 0),
-        Fault::Timeout => p.on_response(host, pending, 4, 0),
+        Fault::Unavailable => p.answer(host, &current(host), pending, 14, 0),
+        Fault::Timeout => p.answer(host, &current(host), pending, 4, 0),
         Fault::Late => {
             // Envoy's own timeout: UNAVAILABLE, once the configured time has passed.
             host.advance(Duration::from_millis(240));
-            p.on_response(host, pending, 14, 0)
+            p.answer(host, &current(host), pending, 14, 0)
         }
         Fault::Garbage => {
             host.set_call_response(&[], Some(&[0x0a, 0xff]));
-            p.on_response(host, pending, 0, 2)
+            p.answer(host, &current(host), pending, 0, 2)
         }
         Fault::Unknown => answer(p, host, pending, &code(CODE_UNKNOWN)),
         Fault::Dispatch => unreachable!(),
@@ -444,18 +456,21 @@ fn the_default_policy_falls_back_to_local_and_recovers() {
     );
     assert_eq!(host.calls().len(), 0);
     request(&host, &[]);
-    let pending = wait(p.on_request(&host));
+    let pending = wait(p.decide(&host, &mut current(&host)));
     assert!(matches!(
-        p.on_response(&host, pending, 14, 0),
+        p.answer(&host, &current(&host), pending, 14, 0),
         Step::Continue(_)
     ));
     request(&host, &[]);
-    let pending = wait(p.on_request(&host));
-    assert_eq!(reply(&p.on_response(&host, pending, 14, 0)).status, 429);
+    let pending = wait(p.decide(&host, &mut current(&host)));
+    assert_eq!(
+        reply(&p.answer(&host, &current(&host), pending, 14, 0)).status,
+        429
+    );
     assert_eq!(metric(&p, &host, "global_failure_local"), 2);
     // The service is back: its answer decides again, whatever the local bucket holds.
     request(&host, &[]);
-    let pending = wait(p.on_request(&host));
+    let pending = wait(p.decide(&host, &mut current(&host)));
     assert!(matches!(
         answer(&p, &host, pending, &code(CODE_OK)),
         Step::Continue(_)
@@ -476,14 +491,14 @@ fn both_mode_checks_the_local_bucket_first() {
         ),
     );
     request(&host, &[]);
-    let pending = wait(p.on_request(&host));
+    let pending = wait(p.decide(&host, &mut current(&host)));
     assert!(matches!(
         answer(&p, &host, pending, &code(CODE_OK)),
         Step::Continue(_)
     ));
     // The local bucket is empty: refused without asking the service.
     request(&host, &[]);
-    assert_eq!(reply(&p.on_request(&host)).status, 429);
+    assert_eq!(reply(&p.decide(&host, &mut current(&host))).status, 429);
     assert_eq!(host.calls().len(), 1);
 }
 
@@ -499,9 +514,12 @@ fn both_mode_rule_is_not_charged_twice_on_fallback() {
     let outcomes: Vec<bool> = (0..3)
         .map(|_| {
             request(&host, &[]);
-            match p.on_request(&host) {
+            match p.decide(&host, &mut current(&host)) {
                 Step::Wait(pending) => {
-                    matches!(p.on_response(&host, pending, 14, 0), Step::Continue(_))
+                    matches!(
+                        p.answer(&host, &current(&host), pending, 14, 0),
+                        Step::Continue(_)
+                    )
                 }
                 _ => false,
             }
@@ -521,7 +539,7 @@ fn local_fields_are_kept_across_the_call() {
         ),
     );
     request(&host, &[]);
-    let pending = wait(p.on_request(&host));
+    let pending = wait(p.decide(&host, &mut current(&host)));
     assert_eq!(pending.local_fields.len(), 3);
     let Step::Continue(allowed) = answer(&p, &host, pending, &code(CODE_OK)) else {
         panic!("not admitted")

@@ -17,15 +17,29 @@ pub enum KeyPart {
     Header(String),
     /// The canonical request path without its query string.
     Path,
+    /// The verified identity's name (consumer or `sub`), handed over by the gateway's authn.
+    Identity,
+    /// A top-level claim of the verified token.
+    Claim(String),
 }
 
-/// The JSON shape: `{"source": "client" | "path"}` or `{"source": "header", "name": "x-user"}`.
+impl KeyPart {
+    /// Whether the part needs authn's verified identity (the gateway module's `ratelimit`).
+    pub fn needs_identity(&self) -> bool {
+        matches!(self, KeyPart::Identity | KeyPart::Claim(_))
+    }
+}
+
+/// The JSON shape: `{"source": "client" | "path" | "identity"}`,
+/// `{"source": "header", "name": "x-user"}` or `{"source": "claim", "claim": "tenant"}`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawKeyPart {
     source: Source,
     #[serde(default)]
     name: Option<String>,
+    #[serde(default)]
+    claim: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -34,10 +48,18 @@ enum Source {
     Client,
     Header,
     Path,
+    Identity,
+    Claim,
 }
 
 impl RawKeyPart {
     pub fn compile(self) -> Result<KeyPart, ConfigError> {
+        if self.claim.is_some() && !matches!(self.source, Source::Claim) {
+            return Err(ConfigError::new(
+                "claim",
+                "only a claim key part has a claim",
+            ));
+        }
         match (self.source, self.name) {
             (Source::Header, Some(name)) => Ok(KeyPart::Header(header_name("name", &name)?)),
             (Source::Header, None) => {
@@ -49,6 +71,11 @@ impl RawKeyPart {
             )),
             (Source::Client, None) => Ok(KeyPart::Client),
             (Source::Path, None) => Ok(KeyPart::Path),
+            (Source::Identity, None) => Ok(KeyPart::Identity),
+            (Source::Claim, None) => match self.claim {
+                Some(claim) if !claim.is_empty() => Ok(KeyPart::Claim(claim)),
+                _ => Err(ConfigError::new("claim", "must name a claim")),
+            },
         }
     }
 }
@@ -87,6 +114,14 @@ pub fn locate(
                     return None;
                 }
                 write_part(&mut h, 3, request.path.as_bytes());
+            }
+            KeyPart::Identity => {
+                let name = request.identity.as_ref()?.name.as_deref()?;
+                write_part(&mut h, 4, name.as_bytes());
+            }
+            KeyPart::Claim(claim) => {
+                let value = request.identity.as_ref()?.claim(claim)?;
+                write_part(&mut h, 5, value.as_bytes());
             }
         }
     }

@@ -1,12 +1,13 @@
 //! One request's path through the filter: the local buckets first (rules with `mode: local |
 //! both`), then, when a global rule applies, a call to the rate-limit service whose answer
-//! (or failure) finishes the decision.
+//! (or failure) finishes the decision. [`Plugin`] is the ratelimit policy of `ratelimit.wasm`
+//! and of the gateway's `pre_auth` and `ratelimit` stages.
 
-use crate::config::RatelimitConfig;
+use crate::config::{RatelimitConfig, RawRatelimitConfig};
 use crate::global::{Allowed, Answer, Decision, Global};
 use crate::limiter::{Limiter, Verdict};
 use std::time::SystemTime;
-use wasmgate_shared::{Host, LocalReply, RequestView};
+use wasmgate_shared::{config, ConfigError, Flow, Host, LocalReply, Policy, RequestView};
 
 pub struct Plugin {
     pub limiter: Limiter,
@@ -23,8 +24,6 @@ pub struct Pending {
     pub rules: Vec<usize>,
     /// What the local buckets add to the response if the request goes on.
     pub local_fields: Vec<(&'static str, String)>,
-    /// The request as judged, for the local fallback if the call fails.
-    pub request: RequestView,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +32,13 @@ pub enum Step {
     Reply(LocalReply),
     /// Pause until the service answers the call.
     Wait(Pending),
+}
+
+/// What a request keeps: the call it waits for, then the fields its response gets.
+#[derive(Debug, Default)]
+pub struct RatelimitStream {
+    pub pending: Option<Pending>,
+    pub allowed: Allowed,
 }
 
 impl Plugin {
@@ -44,6 +50,23 @@ impl Plugin {
         }
     }
 
+    /// Compiles a configuration; `identity` says whether a verified identity will be there
+    /// (the gateway's `ratelimit` stage), without which identity keys are refused.
+    pub fn compile(
+        host: &(impl Host + ?Sized),
+        raw: RawRatelimitConfig,
+        identity: bool,
+    ) -> Result<Self, ConfigError> {
+        let config = raw.compile()?;
+        if let (false, Some(field)) = (identity, config.identity_key()) {
+            return Err(ConfigError::new(
+                field,
+                "identity and claim keys need the gateway module's authn stage before them",
+            ));
+        }
+        Ok(Self::configure(host, config))
+    }
+
     /// Hands the batched counters to the host; the root context calls it on every tick.
     pub fn flush_metrics(&self, host: &(impl Host + ?Sized)) {
         self.limiter.metrics.flush(host);
@@ -52,17 +75,14 @@ impl Plugin {
         }
     }
 
-    pub fn on_request(&self, host: &(impl Host + ?Sized)) -> Step {
-        let request = match RequestView::read(host, &self.limiter.config.paths) {
-            Ok(request) => request,
-            Err(refusal) => {
-                self.limiter.metrics.path_refused.inc();
-                return Step::Reply(refusal.reply());
-            }
-        };
+    pub fn decide(&self, host: &(impl Host + ?Sized), request: &mut RequestView) -> Step {
+        if let Err(refusal) = request.judge(&self.limiter.config.paths) {
+            self.limiter.metrics.path_refused.inc();
+            return Step::Reply(refusal.reply());
+        }
         // The upstream serves what the rules judged, whatever this request's outcome.
         request.forward_canonical_path(host);
-        let local_fields = match self.limiter.decide(host, &request) {
+        let local_fields = match self.limiter.decide(host, request) {
             Verdict::Allow(fields) => fields,
             Verdict::Limit(reply) => return Step::Reply(reply),
         };
@@ -72,7 +92,7 @@ impl Plugin {
                 ..Allowed::default()
             });
         };
-        let Some((message, rules)) = global.request(&self.limiter, host, &request) else {
+        let Some((message, rules)) = global.request(&self.limiter, host, request) else {
             return Step::Continue(Allowed {
                 fields: local_fields,
                 ..Allowed::default()
@@ -84,19 +104,19 @@ impl Plugin {
                 sent: host.now(),
                 rules,
                 local_fields,
-                request,
             }),
             Err(failure) => finish(
-                global.fail(&self.limiter, host, &request, failure),
+                global.fail(&self.limiter, host, request, failure),
                 local_fields,
             ),
         }
     }
 
     /// The service answered `pending` with gRPC `status` (0 = OK) and a `size`-byte message.
-    pub fn on_response(
+    pub fn answer(
         &self,
         host: &(impl Host + ?Sized),
+        request: &RequestView,
         pending: Pending,
         status: u32,
         size: usize,
@@ -115,14 +135,32 @@ impl Plugin {
             message: message.as_deref(),
             waited,
         };
-        let decision = global.decide(
-            &self.limiter,
-            host,
-            &pending.request,
-            &pending.rules,
-            answer,
-        );
+        let decision = global.decide(&self.limiter, host, request, &pending.rules, answer);
         finish(decision, pending.local_fields)
+    }
+
+    /// Acts on a step for the stream: headers the service asked for go upstream now, the
+    /// response fields wait for the response.
+    pub fn flow(
+        host: &(impl Host + ?Sized),
+        request: &mut RequestView,
+        stream: &mut RatelimitStream,
+        step: Step,
+    ) -> Flow {
+        match step {
+            Step::Continue(allowed) => {
+                for (name, value) in &allowed.request_headers {
+                    request.set_header(host, name, Some(value));
+                }
+                stream.allowed = allowed;
+                Flow::Continue
+            }
+            Step::Reply(reply) => Flow::Reply(reply),
+            Step::Wait(pending) => {
+                stream.pending = Some(pending);
+                Flow::Pause
+            }
+        }
     }
 }
 
@@ -136,6 +174,66 @@ fn finish(decision: Decision, local_fields: Vec<(&'static str, String)>) -> Step
             Step::Continue(allowed)
         }
         Decision::Limit(reply) => Step::Reply(reply),
+    }
+}
+
+impl Policy for Plugin {
+    const NAME: &'static str = "ratelimit";
+    type Stream = RatelimitStream;
+
+    fn configure(host: &(impl Host + ?Sized), bytes: Option<&[u8]>) -> Result<Self, ConfigError> {
+        config::parse(bytes)
+            .and_then(|raw| Self::compile(host, raw, false))
+            .map_err(|e| e.within(Self::NAME))
+    }
+
+    fn new_stream(&self, _context_id: u32) -> RatelimitStream {
+        RatelimitStream::default()
+    }
+
+    fn on_request(
+        &self,
+        host: &(impl Host + ?Sized),
+        request: &mut RequestView,
+        stream: &mut RatelimitStream,
+    ) -> Flow {
+        let step = self.decide(host, request);
+        Self::flow(host, request, stream, step)
+    }
+
+    fn on_grpc_call_response(
+        &self,
+        host: &(impl Host + ?Sized),
+        request: &mut RequestView,
+        stream: &mut RatelimitStream,
+        token: u32,
+        status: u32,
+        size: usize,
+    ) -> Flow {
+        let Some(pending) = stream.pending.take_if(|p| p.token == token) else {
+            return Flow::Pause;
+        };
+        let step = self.answer(host, request, pending, status, size);
+        Self::flow(host, request, stream, step)
+    }
+
+    fn on_response(&self, host: &(impl Host + ?Sized), stream: &mut RatelimitStream) {
+        for (name, value) in stream.allowed.fields.drain(..) {
+            host.set_response_header(name, Some(&value));
+        }
+        for (name, value) in stream.allowed.response_headers.drain(..) {
+            host.set_response_header(&name, Some(&value));
+        }
+    }
+
+    /// Request counters are batched and reach Envoy on the tick, at most ~1 s late.
+    fn on_tick(&self, host: &(impl Host + ?Sized)) -> Vec<u32> {
+        self.flush_metrics(host);
+        Vec::new()
+    }
+
+    fn retire(&self, host: &(impl Host + ?Sized)) {
+        self.flush_metrics(host);
     }
 }
 

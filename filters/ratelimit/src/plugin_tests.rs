@@ -5,6 +5,12 @@ use super::*;
 use crate::config::RawRatelimitConfig;
 use wasmgate_shared::config::parse;
 use wasmgate_shared::host::FakeHost;
+use wasmgate_shared::RequestView;
+
+/// The fake host's current request, as the glue hands it to the policy.
+fn current(host: &FakeHost) -> RequestView {
+    RequestView::unjudged(host.request_headers())
+}
 
 fn plugin(host: &FakeHost, json: &str) -> Plugin {
     let config = parse::<RawRatelimitConfig>(Some(json.as_bytes()))
@@ -19,7 +25,7 @@ fn send(p: &Plugin, host: &FakeHost, path: &str) -> Step {
     host.add_request_header(":path", path);
     host.add_request_header(":authority", "gw");
     host.set_property(&["source", "address"], b"10.1.2.3:4000");
-    p.on_request(host)
+    p.decide(host, &mut current(host))
 }
 
 fn status(step: &Step) -> u16 {

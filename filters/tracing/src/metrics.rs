@@ -17,7 +17,7 @@ pub struct TracingMetrics {
 impl TracingMetrics {
     /// `wasmgate_tracing_traces_continued`, `_traces_started`, `_incoming_invalid`,
     /// `_traces_sampled`.
-    pub fn define(host: &impl Host) -> Self {
+    pub fn define(host: &(impl Host + ?Sized)) -> Self {
         Self {
             continued: BatchedCounter::new(host, "tracing", "traces_continued"),
             started: BatchedCounter::new(host, "tracing", "traces_started"),
@@ -41,7 +41,7 @@ impl TracingMetrics {
     }
 
     /// Hands every pending count to the host.
-    pub fn flush(&self, host: &impl Host) {
+    pub fn flush(&self, host: &(impl Host + ?Sized)) {
         for c in [
             &self.continued,
             &self.started,

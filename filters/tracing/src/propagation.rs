@@ -6,7 +6,7 @@ use crate::b3::{self, MultiHeaders, B3};
 use crate::config::{Format, TracingConfig};
 use crate::context::{is_zero, ParentContext, Sampling, TraceContext};
 use crate::{hex, request_id, traceparent, tracestate};
-use wasmgate_shared::Host;
+use wasmgate_shared::{Host, RequestView};
 
 pub const TRACEPARENT: &str = "traceparent";
 pub const TRACESTATE: &str = "tracestate";
@@ -131,7 +131,7 @@ struct RandomIds {
 }
 
 impl RandomIds {
-    fn draw(host: &impl Host) -> Self {
+    fn draw(host: &(impl Host + ?Sized)) -> Self {
         let mut bytes = [0u8; 40];
         host.random_bytes(&mut bytes);
         let (trace, rest) = bytes.split_at(16);
@@ -145,7 +145,7 @@ impl RandomIds {
 }
 
 /// `bytes` as an id; an all-zero draw (invalid as any id) is replaced by fresh bytes.
-fn nonzero<const N: usize>(bytes: &[u8], host: &impl Host) -> [u8; N] {
+fn nonzero<const N: usize>(bytes: &[u8], host: &(impl Host + ?Sized)) -> [u8; N] {
     let mut id = [0u8; N];
     for (dst, src) in id.iter_mut().zip(bytes) {
         *dst = *src;
@@ -269,7 +269,11 @@ fn trace_header_edits(
 }
 
 /// Decides the request's trace context and header edits from its `headers`.
-pub fn plan(config: &TracingConfig, headers: &[(String, String)], host: &impl Host) -> Plan {
+pub fn plan(
+    config: &TracingConfig,
+    headers: &[(String, String)],
+    host: &(impl Host + ?Sized),
+) -> Plan {
     let incoming = Incoming::read(config, headers);
     let extracted = extract(config, &incoming);
     let client_trace_id = extracted
@@ -331,15 +335,15 @@ pub fn plan(config: &TracingConfig, headers: &[(String, String)], host: &impl Ho
 }
 
 /// Applies the upstream edits and publishes the trace id as filter state (`wasm.trace_id`).
-pub fn apply_request(plan: &Plan, host: &impl Host) {
+pub fn apply_request(plan: &Plan, request: &mut RequestView, host: &(impl Host + ?Sized)) {
     for (name, value) in &plan.request_headers {
-        host.set_request_header(name, value.as_deref());
+        request.set_header(host, name, value.as_deref());
     }
     host.set_property(&[TRACE_ID_PROPERTY], plan.trace_id.as_bytes());
 }
 
 /// Adds the configured trace / request id headers to the client's response.
-pub fn apply_response(response_headers: &[(String, String)], host: &impl Host) {
+pub fn apply_response(response_headers: &[(String, String)], host: &(impl Host + ?Sized)) {
     for (name, value) in response_headers {
         host.set_response_header(name, Some(value));
     }

@@ -20,8 +20,9 @@ fn run_on(host: &FakeHost, json: &str, headers: &[(&str, &str)]) -> Plan {
     for (name, value) in headers {
         host.add_request_header(name, value);
     }
-    let plan = plan(&config(json), &host.request_headers(), host);
-    apply_request(&plan, host);
+    let mut request = wasmgate_shared::RequestView::unjudged(host.request_headers());
+    let plan = plan(&config(json), request.headers(), host);
+    apply_request(&plan, &mut request, host);
     plan
 }
 
