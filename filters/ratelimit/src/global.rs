@@ -14,7 +14,7 @@
 
 use crate::config::{MissingKey, Rule};
 use crate::global_config::{FailurePolicy, GlobalConfig, Mode};
-use crate::headers::{fields, Quota};
+use crate::headers::{fields, retry_after_s, Quota};
 use crate::keys::{client_address, KeyPart};
 use crate::limiter::{Limiter, Verdict};
 use crate::metrics::FILTER;
@@ -376,7 +376,6 @@ fn over_limit(limiter: &Limiter, rules: &[usize], response: &RateLimitResponse) 
             .is_none_or(|s| s.code == CODE_OVER_LIMIT)
     };
     let mut enforced = false;
-    let mut retry_after_s = 1;
     let mut quotas = Vec::new();
     let mut headline = (0, 0);
     for (d, &i) in rules.iter().enumerate() {
@@ -395,7 +394,6 @@ fn over_limit(limiter: &Limiter, rules: &[usize], response: &RateLimitResponse) 
         enforced = true;
         m.limited.inc();
         if let Some(q) = quota(rule, status) {
-            retry_after_s = retry_after_s.max(q.reset_s);
             if quotas.is_empty() || q.reset_s > headline.1 {
                 headline = (quotas.len(), q.reset_s);
             }
@@ -405,12 +403,15 @@ fn over_limit(limiter: &Limiter, rules: &[usize], response: &RateLimitResponse) 
     if !enforced {
         return Decision::Allow(allowed(limiter, rules, response));
     }
+    // The service's `duration_until_reset` is each item's `t` and Retry-After is read off
+    // those same values, so it is never earlier than any of them (draft §6).
+    let retry = retry_after_s(quotas.iter().map(|q| q.reset_s));
     let mut reply = LocalReply::new(
         429,
         "rate_limited",
         "Too many requests; retry after the time in Retry-After.",
     )
-    .with_header("retry-after", retry_after_s.to_string());
+    .with_header("retry-after", retry.to_string());
     for (name, value) in fields(limiter.config.headers.style, &quotas, headline.0) {
         reply = reply.with_header(name, value);
     }

@@ -358,6 +358,56 @@ fn only_the_rules_the_service_refused_count_as_limited() {
     assert_eq!(metric(&p, &host, "rule_b_limited"), 1);
 }
 
+#[test]
+fn over_limit_retry_after_is_read_off_the_refusing_items_t() {
+    let host = FakeHost::new();
+    let p = plugin(
+        &host,
+        &format!(
+            r#"{{{GLOBAL}}},"rules":[{{"name":"a","mode":"global","capacity":9}},
+            {{"name":"b","mode":"global","capacity":9}},
+            {{"name":"c","mode":"global","capacity":9}}]}}"#
+        ),
+    );
+    request(&host, &[]);
+    let pending = wait(p.decide(&host, &mut current(&host)));
+    let mut response = code(CODE_OVER_LIMIT);
+    response.statuses = vec![
+        status(CODE_OK, 10, 5, (90, 0)),
+        status(CODE_OVER_LIMIT, 3, 0, (39, 1)),
+        status(CODE_OVER_LIMIT, 5, 0, (7, 500_000_000)),
+    ];
+    let step = answer(&p, &host, pending, &response);
+    let r = reply(&step);
+    // `a` admitted and is left out: its reset (90 s) is no reason to wait.
+    assert_eq!(reply_header(r, "retry-after"), Some("40"));
+    assert_eq!(
+        reply_header(r, "ratelimit-policy"),
+        Some("\"b\";q=3;w=60, \"c\";q=5;w=60")
+    );
+    assert_eq!(
+        reply_header(r, "ratelimit"),
+        Some("\"b\";r=0;t=40, \"c\";r=0;t=8")
+    );
+    assert_eq!(reply_header(r, "x-ratelimit-reset"), Some("40"));
+}
+
+#[test]
+fn over_limit_without_a_reset_has_t_0_and_retry_after_1() {
+    let host = FakeHost::new();
+    let p = plugin(&host, &keyed("allow"));
+    request(&host, &[("x-api-key", "k")]);
+    let pending = wait(p.decide(&host, &mut current(&host)));
+    let mut response = code(CODE_OVER_LIMIT);
+    let mut refused = status(CODE_OVER_LIMIT, 100, 0, (0, 0));
+    refused.duration_until_reset = None;
+    response.statuses = vec![refused];
+    let step = answer(&p, &host, pending, &response);
+    let r = reply(&step);
+    assert_eq!(reply_header(r, "retry-after"), Some("1"));
+    assert_eq!(reply_header(r, "ratelimit"), Some("\"per-key\";r=0;t=0"));
+}
+
 /// How a call fails in each case: gRPC status and message bytes, or a dispatch failure.
 #[derive(Clone, Copy, Debug)]
 enum Fault {

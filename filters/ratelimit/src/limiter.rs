@@ -16,7 +16,7 @@
 
 use crate::bucket::SlotState;
 use crate::config::{HeaderStyle, MissingKey, RatelimitConfig, Rule};
-use crate::headers::{ceil_seconds, fields, Quota};
+use crate::headers::{bucket_reset_s, ceil_seconds, fields, retry_after_s, seconds_until, Quota};
 use crate::keys::locate;
 use crate::metrics::Metrics;
 use crate::table::{self, read_slot};
@@ -311,34 +311,36 @@ impl Limiter {
             if r.has_tokens {
                 s.tokens -= c.rule.cost;
             }
-            s
+            Some(s)
         };
         let (quotas, headline) = quotas(charges, reads, now, spent, |_, _| 0);
         Verdict::Allow(fields(headers.style, &quotas, headline))
     }
 
     fn refuse(&self, charges: &[Charge<'_>], reads: &[Read], now: u64) -> Verdict {
-        let mut retry_after_s = 1;
         for (c, r) in charges.iter().zip(reads) {
             let Some(m) = self.metrics.rules.get(c.metrics_index) else {
                 continue;
             };
             match (c.rule.shadow, r.has_tokens) {
                 (true, false) => m.shadow_limited.inc(),
-                (false, false) => {
-                    m.limited.inc();
-                    let wait = c.rule.limit.wait_ns(&r.state, now, c.rule.cost);
-                    retry_after_s = retry_after_s.max(ceil_seconds(wait));
-                }
+                (false, false) => m.limited.inc(),
                 _ => {}
             }
         }
+        let refusing = charges
+            .iter()
+            .zip(reads)
+            .filter(|(c, r)| !c.rule.shadow && !r.has_tokens);
+        let retry = retry_after_s(
+            refusing.map(|(c, r)| seconds_until(&c.rule.limit, &r.state, now, c.rule.cost)),
+        );
         let mut reply = LocalReply::new(
             429,
             "rate_limited",
             "Too many requests; retry after the time in Retry-After.",
         )
-        .with_header("retry-after", retry_after_s.to_string());
+        .with_header("retry-after", retry.to_string());
         // The headline is the refusing rule that waits longest.
         let wait_of = |c: &Charge<'_>, r: &Read| {
             if r.has_tokens {
@@ -347,7 +349,10 @@ impl Limiter {
                 c.rule.limit.wait_ns(&r.state, now, c.rule.cost)
             }
         };
-        let (quotas, headline) = quotas(charges, reads, now, |_, r| r.state, wait_of);
+        // Only the refusing rules: a rule with tokens to spare may see its next token after
+        // Retry-After, and §6 holds for every `t` in the answer.
+        let refused = |_: &Charge<'_>, r: &Read| (!r.has_tokens).then_some(r.state);
+        let (quotas, headline) = quotas(charges, reads, now, refused, wait_of);
         for (name, value) in fields(self.config.headers.style, &quotas, headline) {
             reply = reply.with_header(name, value);
         }
@@ -355,13 +360,13 @@ impl Limiter {
     }
 }
 
-/// The enforcing rules' quotas, and which one headlines `X-RateLimit-*`: the largest `rank`,
-/// then the fewest tokens left.
+/// The quotas of the enforcing rules `after` gives a state for, and which one headlines
+/// `X-RateLimit-*`: the largest `rank`, then the fewest tokens left.
 fn quotas<'a>(
     charges: &[Charge<'a>],
     reads: &[Read],
     now: u64,
-    after: impl Fn(&Charge<'a>, &Read) -> SlotState,
+    after: impl Fn(&Charge<'a>, &Read) -> Option<SlotState>,
     rank: impl Fn(&Charge<'a>, &Read) -> u64,
 ) -> (Vec<Quota<'a>>, usize) {
     let mut quotas = Vec::with_capacity(charges.len());
@@ -370,7 +375,9 @@ fn quotas<'a>(
         if c.rule.shadow {
             continue;
         }
-        let state = after(c, r);
+        let Some(state) = after(c, r) else {
+            continue;
+        };
         let limit = &c.rule.limit;
         let key = (rank(c, r), u64::MAX - state.tokens);
         if quotas.is_empty() || key > headline.1 {
@@ -381,7 +388,7 @@ fn quotas<'a>(
             capacity: limit.capacity(),
             window_s: ceil_seconds(limit.full_after_ns()),
             remaining: state.tokens,
-            reset_s: ceil_seconds(limit.wait_ns(&state, now, limit.capacity())),
+            reset_s: bucket_reset_s(limit, &state, now),
         });
     }
     (quotas, headline.0)

@@ -78,10 +78,11 @@ fn burst_then_429_with_retry_after_headers_and_json_body() {
         header(&reply, "ratelimit-policy"),
         Some("\"global\";q=3;w=3")
     );
-    assert_eq!(header(&reply, "ratelimit"), Some("\"global\";r=0;t=3"));
+    // The next token is 1 s away, so `t` says 1 like Retry-After (not 3, for a full bucket).
+    assert_eq!(header(&reply, "ratelimit"), Some("\"global\";r=0;t=1"));
     assert_eq!(header(&reply, "x-ratelimit-limit"), Some("3"));
     assert_eq!(header(&reply, "x-ratelimit-remaining"), Some("0"));
-    assert_eq!(header(&reply, "x-ratelimit-reset"), Some("3"));
+    assert_eq!(header(&reply, "x-ratelimit-reset"), Some("1"));
     l.metrics.flush(&host);
     assert_eq!(
         host.metric("wasmgate_ratelimit_rule_global_allowed"),
@@ -97,6 +98,94 @@ fn burst_then_429_with_retry_after_headers_and_json_body() {
     host.advance(Duration::from_millis(1));
     assert!(allowed(&send(&l, &host, "10.0.0.1", &[])));
     assert!(!allowed(&send(&l, &host, "10.0.0.1", &[])));
+}
+
+/// The fields of an admitted request, by name.
+fn field<'a>(fields: &'a [(&'static str, String)], name: &str) -> Option<&'a str> {
+    fields
+        .iter()
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn refused(v: Verdict) -> LocalReply {
+    match v {
+        Verdict::Limit(reply) => reply,
+        Verdict::Allow(_) => panic!("admitted"),
+    }
+}
+
+const LOUD: &str = r#""rate_limit_headers":{"style":"both","on_allowed":true}"#;
+
+#[test]
+fn five_per_minute_answers_t_equal_to_retry_after() {
+    let host = FakeHost::new();
+    let l = limiter(
+        &host,
+        &format!(r#"{{{LOUD},"rules":[{{"name":"m","capacity":5,"period_ms":60000}}]}}"#),
+    );
+    let mut seen = Vec::new();
+    for _ in 0..5 {
+        let Verdict::Allow(fields) = send(&l, &host, "10.0.0.1", &[]) else {
+            panic!("refused within the burst");
+        };
+        seen.push(field(&fields, "ratelimit").map(str::to_string));
+    }
+    // Admitted: the next token is 12 s away whatever is left (not 12 s per missing token).
+    assert_eq!(seen[2].as_deref(), Some("\"m\";r=2;t=12"));
+    assert_eq!(seen[4].as_deref(), Some("\"m\";r=0;t=12"));
+    let reply = refused(send(&l, &host, "10.0.0.1", &[]));
+    assert_eq!(header(&reply, "retry-after"), Some("12"));
+    assert_eq!(header(&reply, "ratelimit-policy"), Some("\"m\";q=5;w=60"));
+    assert_eq!(header(&reply, "ratelimit"), Some("\"m\";r=0;t=12"));
+    assert_eq!(header(&reply, "x-ratelimit-reset"), Some("12"));
+    host.advance(Duration::from_millis(4_500));
+    let reply = refused(send(&l, &host, "10.0.0.1", &[]));
+    assert_eq!(header(&reply, "retry-after"), Some("8"));
+    assert_eq!(header(&reply, "ratelimit"), Some("\"m\";r=0;t=8"));
+    host.advance(Duration::from_millis(7_500));
+    assert!(allowed(&send(&l, &host, "10.0.0.1", &[])));
+}
+
+#[test]
+fn a_weighted_refusal_has_t_at_the_next_token_and_retry_after_at_the_cost() {
+    let host = FakeHost::new();
+    let l = limiter(
+        &host,
+        r#"{"rules":[{"name":"heavy","capacity":6,"cost":3,"period_ms":60000}]}"#,
+    );
+    assert_eq!(count_allowed(&l, &host, "10.0.0.1", 2), 2);
+    // One token per 10 s: `t` is when one more is back, Retry-After when 3 are.
+    let reply = refused(send(&l, &host, "10.0.0.1", &[]));
+    assert_eq!(header(&reply, "retry-after"), Some("30"));
+    assert_eq!(header(&reply, "ratelimit"), Some("\"heavy\";r=0;t=10"));
+    host.advance(Duration::from_secs(10));
+    let reply = refused(send(&l, &host, "10.0.0.1", &[]));
+    assert_eq!(header(&reply, "retry-after"), Some("20"));
+    assert_eq!(header(&reply, "ratelimit"), Some("\"heavy\";r=1;t=10"));
+    host.advance(Duration::from_secs(20));
+    assert!(allowed(&send(&l, &host, "10.0.0.1", &[])));
+}
+
+#[test]
+fn a_refusal_lists_only_the_refusing_rules() {
+    let host = FakeHost::new();
+    let l = limiter(
+        &host,
+        r#"{"rules":[{"name":"tight","capacity":1,"period_ms":10000},
+            {"name":"hourly","capacity":100,"refill":1,"period_ms":3600000}]}"#,
+    );
+    assert!(allowed(&send(&l, &host, "10.0.0.1", &[])));
+    // `hourly` has tokens but its next one is an hour away: listing it would put a `t` after
+    // Retry-After.
+    let reply = refused(send(&l, &host, "10.0.0.1", &[]));
+    assert_eq!(header(&reply, "retry-after"), Some("10"));
+    assert_eq!(
+        header(&reply, "ratelimit-policy"),
+        Some("\"tight\";q=1;w=10")
+    );
+    assert_eq!(header(&reply, "ratelimit"), Some("\"tight\";r=0;t=10"));
+    assert_eq!(header(&reply, "x-ratelimit-limit"), Some("1"));
 }
 
 #[test]
