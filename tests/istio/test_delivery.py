@@ -364,3 +364,20 @@ def test_gateway_module_whose_image_cannot_be_fetched_lets_nothing_through(plugi
         assert request(gw.port, "GET", "/items").status == 500
         assert request(gw.port, "GET", "/healthz").status == 500
         assert upstream.hits == 0
+
+
+def test_gateway_module_refuses_an_identity_key_before_authn_and_nothing_passes(plugins, upstream, idp, tmp_path):
+    # Before authn there is no verified identity: the module refuses such a pre_auth rule, Envoy
+    # logs the field's path from the section on and rejects the ECDS update (in a mesh: a NACK,
+    # and a running gateway keeps its previous config). With no previous config nothing passes.
+    module = json.loads(json.dumps(plugins["istio-system.wasmgate-gateway"]))
+    module["spec"]["pluginConfig"]["pre_auth"]["rules"][0]["key"] = [{"source": "identity"}]
+    with Gateway([module], tmp_path, upstream.port, jwks_clusters(idp)) as gw:
+        assert request(gw.port, "GET", "/healthz").status == 500
+        assert upstream.hits == 0
+        expected = "wasmgate gateway: invalid plugin configuration: pre_auth.rules[0].key[0]"
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and expected not in gw.envoy.log_text():
+            time.sleep(0.2)
+        assert expected in gw.envoy.log_text()
+        assert "update rejected" in gw.envoy.log_text()
