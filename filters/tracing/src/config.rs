@@ -143,13 +143,10 @@ fn formats(field: &str, list: Vec<Format>) -> Result<Vec<Format>, ConfigError> {
     Ok(list)
 }
 
-/// A lower-cased HTTP field name (RFC 9110 token) that is not one the filter itself manages.
+/// The one header-name rule of every filter ([`wasmgate_shared::config::header_name`]), and
+/// not a header the filter itself manages.
 fn header_name(field: &str, name: &str) -> Result<String, ConfigError> {
-    let token = |c: u8| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c);
-    if name.is_empty() || !name.bytes().all(token) {
-        return Err(ConfigError::new(field, "must be an HTTP header name"));
-    }
-    let name = name.to_ascii_lowercase();
+    let name = wasmgate_shared::config::header_name(field, name)?;
     let managed = [
         propagation::TRACEPARENT,
         propagation::TRACESTATE,
@@ -195,12 +192,19 @@ mod tests {
     }
 
     #[test]
-    fn full_config_compiles_and_lower_cases_names() {
+    fn header_names_follow_the_one_rule_of_every_filter() {
+        let err = compile(r#"{"request_id_header":"X-Request-Id"}"#).unwrap_err();
+        assert_eq!(err.field, "request_id_header");
+        assert_eq!(err.reason, "must be a lower-case header name");
+    }
+
+    #[test]
+    fn full_config_compiles() {
         let config = compile(
             r#"{"extract":["b3multi","w3c"],"inject":["w3c","b3","b3multi"],"sampling_ratio":0.25,
-                "trust_incoming":false,"client_trace_id_header":"X-Client-Trace-Id",
-                "request_id_header":"X-Correlation-Id",
-                "response":{"traceresponse":true,"trace_id_header":"X-Trace-Id","request_id_header":"x-request-id"}}"#,
+                "trust_incoming":false,"client_trace_id_header":"x-client-trace-id",
+                "request_id_header":"x-correlation-id",
+                "response":{"traceresponse":true,"trace_id_header":"x-trace-id","request_id_header":"x-request-id"}}"#,
         )
         .unwrap();
         assert_eq!(config.extract, [Format::B3multi, Format::W3c]);
@@ -245,22 +249,22 @@ mod tests {
             ),
             (
                 r#"{"request_id_header":""}"#,
-                "request_id_header: must be an HTTP header name",
+                "request_id_header: must be a lower-case header name",
             ),
             (
                 r#"{"request_id_header":"x id"}"#,
-                "request_id_header: must be an HTTP header name",
+                "request_id_header: must be a lower-case header name",
             ),
             (
                 r#"{"request_id_header":":path"}"#,
-                "request_id_header: must be an HTTP header name",
+                "request_id_header: must be a lower-case header name",
             ),
             (
-                r#"{"request_id_header":"TraceParent"}"#,
+                r#"{"request_id_header":"traceparent"}"#,
                 "request_id_header: must not be a trace context header",
             ),
             (
-                r#"{"trust_incoming":false,"client_trace_id_header":"X-B3-TraceId"}"#,
+                r#"{"trust_incoming":false,"client_trace_id_header":"x-b3-traceid"}"#,
                 "client_trace_id_header: must not be a trace context header",
             ),
             (
@@ -273,7 +277,7 @@ mod tests {
             ),
             (
                 r#"{"response":{"request_id_header":"a/b"}}"#,
-                "response.request_id_header: must be an HTTP header name",
+                "response.request_id_header: must be a lower-case header name",
             ),
         ];
         for (json, expected) in cases {

@@ -331,7 +331,7 @@ fn request_id_is_kept_when_valid_and_replaced_otherwise() {
         assert_ne!(id, bad);
         assert_eq!(id.len(), 36);
     }
-    let (_, host) = run(r#"{"request_id_header":"X-Correlation-Id"}"#, &[]);
+    let (_, host) = run(r#"{"request_id_header":"x-correlation-id"}"#, &[]);
     assert!(header(&host, "x-correlation-id").is_some());
     assert_eq!(header(&host, "x-request-id"), None);
 }
