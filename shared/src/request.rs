@@ -7,6 +7,7 @@
 use crate::canonical::{canonical_host, canonical_path, PathPolicy, PathRefusal};
 use crate::host::Host;
 use crate::identity::Identity;
+use std::cell::OnceCell;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestView {
@@ -26,6 +27,8 @@ pub struct RequestView {
     headers: Vec<(String, String)>,
     /// The policy `path` was computed with; `None` before the first judgement.
     judged_with: Option<PathPolicy>,
+    /// Envoy's `source.address`, read at most once for all the stages that key on it.
+    source_address: OnceCell<Option<String>>,
 }
 
 impl RequestView {
@@ -63,6 +66,7 @@ impl RequestView {
             identity: None,
             headers,
             judged_with: None,
+            source_address: OnceCell::new(),
         };
         view.split_query();
         view
@@ -104,6 +108,16 @@ impl RequestView {
             // A path written by a stage is judged again by the next one, as upstream sees it.
             self.judged_with = None;
         }
+    }
+
+    /// The connection's downstream address as Envoy decided it (`source.address`, with port).
+    pub fn source_address(&self, host: &(impl Host + ?Sized)) -> Option<&str> {
+        self.source_address
+            .get_or_init(|| {
+                let bytes = host.property(&["source", "address"])?;
+                String::from_utf8(bytes).ok()
+            })
+            .as_deref()
     }
 
     /// The first value of header `name` (lower case).

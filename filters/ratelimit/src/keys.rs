@@ -160,8 +160,7 @@ pub fn client_address(
             }
         }
     }
-    let address = host.property(&["source", "address"])?;
-    let address = std::str::from_utf8(&address).ok()?;
+    let address = request.source_address(host)?;
     Some(strip_port(address).to_string())
 }
 
