@@ -188,7 +188,7 @@ def scenarios(signers: dict, pools: dict, only: str) -> tuple[list[Scenario], li
         return configs.jwt_authn_filter(signers[alg], jwks[alg], cache)
 
     # Forged-token flood: the same authn filter, and in front of it the per-client limit of
-    # envoy-config/gateway.yaml. wrk sends no x-forwarded-for, so the `client` key is the TCP
+    # envoy-config/chain.yaml. wrk sends no x-forwarded-for, so the `client` key is the TCP
     # peer (127.0.0.1) with the bench's HCM as is: all 16 connections share one bucket.
     pre_auth = configs.wasm_filter("ratelimit", module("ratelimit"), configs.pre_auth_ratelimit_config())
     genuine = {alg: signers[alg].token("user-genuine", int(time.time())) for alg in ("RS256", "ES256")}

@@ -119,7 +119,7 @@ def ratelimit_config(tokens: int) -> dict:
 
 
 # The per-client limit in front of authn in the forged-token flood rows: the rule of
-# envoy-config/gateway.yaml's `ratelimit-pre-auth` filter (100 per second per client address).
+# envoy-config/chain.yaml's `ratelimit-pre-auth` filter (100 per second per client address).
 PRE_AUTH_PER_CLIENT = 100
 
 

@@ -481,7 +481,7 @@ fn authn_rejects_an_invalid_configuration_naming_the_field() {
 
 #[test]
 fn authn_gateway_chain_accepts_the_demo_token_and_leaves_public_open() {
-    let gw = Gateway::builder("gateway.yaml").start();
+    let gw = Gateway::builder("chain.yaml").start();
     let demo =
         std::fs::read_to_string(repo_root().join("envoy-config/demo/demo-token.jwt")).unwrap();
     let r = bearer(&gw, "/hello", demo.trim());

@@ -52,7 +52,7 @@ fn discovery_order_and_a_func_e_on_path_really_runs_the_tests() {
         "{:?}",
         EnvoyBinary::get()
     );
-    let gw = Gateway::builder("gateway.yaml").concurrency(1).start();
+    let gw = Gateway::builder("chain.yaml").concurrency(1).start();
     assert_eq!(gw.get("/public/discovery", &[]).status, 200);
     drop(gw);
     let calls = std::fs::read_to_string(dir.join("calls")).unwrap_or_default();

@@ -1,6 +1,6 @@
-//! The harness itself against real Envoy: every example config validates, the full chain loads
-//! and proxies, a bad plugin configuration is refused with the field named, nothing is left
-//! running.
+//! The harness itself against real Envoy: every example config validates, the full chain of
+//! separate modules (`chain.yaml`) and the one-module gateway (`gateway.yaml`) load and proxy, a
+//! bad plugin configuration is refused with the field named, nothing is left running.
 
 use std::process::Command;
 use std::time::Duration;
@@ -43,9 +43,7 @@ fn every_example_envoy_config_validates() {
     assert!(checked >= 1, "no configs found in {}", dir.display());
 }
 
-#[test]
-fn full_chain_loads_and_proxies_to_the_upstream() {
-    let gw = Gateway::builder("gateway.yaml").start();
+fn assert_proxies_to_the_upstream(gw: &Gateway) {
     let r = gw.get("/public/hello?x=1", &[("x-test", "1")]);
     assert_eq!(r.status, 200, "{}", r.body);
     let seen = r.upstream();
@@ -56,8 +54,18 @@ fn full_chain_loads_and_proxies_to_the_upstream() {
 }
 
 #[test]
+fn full_chain_loads_and_proxies_to_the_upstream() {
+    assert_proxies_to_the_upstream(&Gateway::builder("chain.yaml").start());
+}
+
+#[test]
+fn gateway_module_loads_and_proxies_to_the_upstream() {
+    assert_proxies_to_the_upstream(&Gateway::builder("gateway.yaml").start());
+}
+
+#[test]
 fn bad_plugin_configuration_is_refused_with_the_field_named() {
-    let log = Gateway::builder("gateway.yaml")
+    let log = Gateway::builder("chain.yaml")
         .plugin_config("tracing", serde_json::json!({"bogus_field": 1}))
         .start_expecting_failure();
     assert!(
@@ -70,7 +78,7 @@ fn bad_plugin_configuration_is_refused_with_the_field_named() {
 
 #[test]
 fn malformed_json_is_refused() {
-    let log = Gateway::builder("gateway.yaml")
+    let log = Gateway::builder("chain.yaml")
         .plugin_config_raw("tracing", "{not json")
         .start_expecting_failure();
     assert!(
@@ -81,7 +89,7 @@ fn malformed_json_is_refused() {
 
 #[test]
 fn envoy_is_stopped_when_the_gateway_is_dropped() {
-    let gw = Gateway::builder("gateway.yaml").concurrency(1).start();
+    let gw = Gateway::builder("chain.yaml").concurrency(1).start();
     let pid = gw.envoy_pid();
     drop(gw);
     std::thread::sleep(Duration::from_millis(100));

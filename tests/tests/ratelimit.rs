@@ -293,9 +293,9 @@ fn ratelimit_rejects_an_invalid_configuration_naming_the_field() {
 
 #[test]
 fn ratelimit_in_the_gateway_chain_refuses_the_sixth_request_of_a_burst() {
-    // envoy-config/gateway.yaml's ratelimit (5 per client per 10 s) behind tracing; authn is
+    // envoy-config/chain.yaml's ratelimit (5 per client per 10 s) behind tracing; authn is
     // taken out so that anonymous requests reach the limit (its own tests cover it).
-    let gw = Gateway::builder("gateway.yaml")
+    let gw = Gateway::builder("chain.yaml")
         .edit(|c| {
             let filters = &mut c.value_mut()["static_resources"]["listeners"][0]["filter_chains"]
                 [0]["filters"][0]["typed_config"]["http_filters"];

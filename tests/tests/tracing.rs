@@ -387,7 +387,7 @@ fn tracing_refuses_an_invalid_configuration_naming_the_field() {
 
 #[test]
 fn tracing_in_the_full_gateway_chain_traces_and_logs() {
-    let gw = Gateway::builder("gateway.yaml").start();
+    let gw = Gateway::builder("chain.yaml").start();
     // Tracing runs first: whatever later filters answer, the response carries the trace.
     let r = gw.get(
         "/public/hello",

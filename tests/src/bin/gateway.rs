@@ -1,6 +1,7 @@
-//! `make run`: the full wasmgate chain (`envoy-config/gateway.yaml`) in real Envoy on
-//! 127.0.0.1:10000 (admin 9901) in front of the echo upstream on 127.0.0.1:8080. Prints what to
-//! try, then runs until Ctrl-C, when it stops Envoy and the upstream.
+//! `make run`: the wasmgate gateway module (`envoy-config/gateway.yaml`, dist/gateway.wasm) in
+//! real Envoy on 127.0.0.1:10000 (admin 9901) in front of the echo upstream on 127.0.0.1:8080.
+//! Prints what to try, then runs until Ctrl-C, when it stops Envoy and the upstream. The same
+//! gateway as separate modules is `envoy-config/chain.yaml`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -86,7 +87,7 @@ fn print_banner(root: &std::path::Path, envoy: &EnvoyProcess) {
     println!(
         r#"
 wasmgate gateway is up (Envoy pid {pid}; log {log})
-  listener  http://127.0.0.1:10000   (tracing → authn → ratelimit → echo upstream)
+  listener  http://127.0.0.1:10000   (gateway.wasm: tracing → pre_auth → authn → ratelimit → echo upstream)
   admin     http://127.0.0.1:9901    (metrics: curl -s 127.0.0.1:9901/stats/prometheus | grep wasmgate)
   upstream  http://127.0.0.1:8080    (answers with the request it saw, as JSON)
 
