@@ -4,6 +4,10 @@
 //!
 //! The glue owns what a paused stream needs to go on (its request view and policy state), so a
 //! root event (a tick, a JWKS answer) can finish a stream the policy names.
+//!
+//! A stream woken by a root event may pause again on a gRPC call (the gateway's rate-limit
+//! service after authn's key wait). The SDK files that call under the root context, whatever
+//! the effective context, so its answer reaches [`Root`]; the root hands it to the stream.
 
 use crate::flow::Flow;
 use crate::host::ProxyWasmHost;
@@ -23,6 +27,7 @@ pub fn install<P: Policy>() {
         Box::new(Root::<P> {
             policy: None,
             paused: Rc::default(),
+            calls: HashMap::new(),
         })
     });
 }
@@ -40,29 +45,46 @@ type Paused<S> = Rc<RefCell<HashMap<u32, Shared<S>>>>;
 struct Root<P: Policy> {
     policy: Option<Rc<P>>,
     paused: Paused<P::Stream>,
+    /// gRPC calls made by streams during a wake: call token → stream context id.
+    calls: HashMap<u32, u32>,
 }
 
 impl<P: Policy> Root<P> {
     /// Finishes each named stream that is still paused, on its own stream context.
-    fn wake(&self, ids: Vec<u32>) {
-        let Some(policy) = &self.policy else { return };
-        let host = ProxyWasmHost;
+    fn wake(&mut self, ids: Vec<u32>) {
         for id in ids {
-            let Some(exchange) = self.paused.borrow().get(&id).cloned() else {
-                continue;
-            };
-            if !host.enter_stream(id) {
-                self.paused.borrow_mut().remove(&id);
-                continue; // the stream is gone
-            }
-            let Ok(mut ex) = exchange.try_borrow_mut() else {
-                continue;
-            };
-            let Exchange { request, stream } = &mut *ex;
-            let flow = policy.on_wake(&host, request, stream);
-            if resumed(&host, flow) {
-                self.paused.borrow_mut().remove(&id);
-            }
+            self.on_stream(id, |policy, host, request, stream| {
+                policy.on_wake(host, request, stream)
+            });
+        }
+    }
+
+    /// Runs `step` on paused stream `id` made current, and acts on its flow.
+    fn on_stream(
+        &mut self,
+        id: u32,
+        step: impl FnOnce(&P, &ProxyWasmHost, &mut RequestView, &mut P::Stream) -> Flow,
+    ) {
+        let Some(policy) = self.policy.clone() else {
+            return;
+        };
+        let host = ProxyWasmHost;
+        let Some(exchange) = self.paused.borrow().get(&id).cloned() else {
+            return;
+        };
+        if !host.enter_stream(id) {
+            self.paused.borrow_mut().remove(&id);
+            return; // the stream is gone
+        }
+        let Ok(mut ex) = exchange.try_borrow_mut() else {
+            return;
+        };
+        let Exchange { request, stream } = &mut *ex;
+        let flow = step(&policy, &host, request, stream);
+        if resumed(&host, flow) {
+            self.paused.borrow_mut().remove(&id);
+        } else if let Some(token) = policy.awaited_call(stream) {
+            self.calls.insert(token, id);
         }
     }
 }
@@ -78,6 +100,15 @@ fn resumed(host: &ProxyWasmHost, flow: Flow) -> bool {
 }
 
 impl<P: Policy> Context for Root<P> {
+    fn on_grpc_call_response(&mut self, token: u32, status: u32, size: usize) {
+        let Some(id) = self.calls.remove(&token) else {
+            return;
+        };
+        self.on_stream(id, |policy, host, request, stream| {
+            policy.on_grpc_call_response(host, request, stream, token, status, size)
+        });
+    }
+
     fn on_http_call_response(&mut self, token: u32, _headers: usize, body_size: usize, _: usize) {
         let Some(policy) = self.policy.clone() else {
             return;

@@ -81,6 +81,12 @@ pub trait Policy: Sized + 'static {
         Flow::Pause
     }
 
+    /// The gRPC call a paused stream waits for, if any. The glue needs it for calls made
+    /// during `on_wake`: proxy-wasm delivers their answers to the root context.
+    fn awaited_call(&self, _stream: &Self::Stream) -> Option<u32> {
+        None
+    }
+
     /// The stream is gone: forget what was kept for it outside `Self::Stream`.
     fn on_stream_end(&self, _stream: &mut Self::Stream) {}
 }

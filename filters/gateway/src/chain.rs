@@ -271,6 +271,15 @@ impl Policy for Gateway {
         self.resumed(host, request, stream, stage, flow)
     }
 
+    fn awaited_call(&self, stream: &GatewayStream) -> Option<u32> {
+        let s = &self.stages;
+        match stream.waiting_in? {
+            Stage::PreAuth => s.pre_auth.as_ref()?.awaited_call(&stream.pre_auth),
+            Stage::Authn => None,
+            Stage::Ratelimit => s.ratelimit.as_ref()?.awaited_call(&stream.ratelimit),
+        }
+    }
+
     fn on_stream_end(&self, stream: &mut GatewayStream) {
         if let Some(authn) = &self.stages.authn {
             authn.on_stream_end(&mut stream.authn);

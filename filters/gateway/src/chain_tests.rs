@@ -279,6 +279,8 @@ fn a_request_pauses_in_authn_then_in_ratelimit_and_goes_on() {
     let flow = g.on_wake(&host, &mut sent.request, &mut sent.stream);
     assert_eq!(flow, Flow::Pause, "ratelimit now waits for the service");
     let call = host.calls().pop().unwrap();
+    // Made during a wake, its answer reaches the root: the glue needs the token to route it.
+    assert_eq!(g.awaited_call(&sent.stream), Some(call.token));
     assert_eq!(call.cluster, "rls");
     let body = call.body.unwrap_or_default();
     assert!(

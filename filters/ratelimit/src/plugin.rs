@@ -217,6 +217,10 @@ impl Policy for Plugin {
         Self::flow(host, request, stream, step)
     }
 
+    fn awaited_call(&self, stream: &RatelimitStream) -> Option<u32> {
+        stream.pending.as_ref().map(|p| p.token)
+    }
+
     fn on_response(&self, host: &(impl Host + ?Sized), stream: &mut RatelimitStream) {
         for (name, value) in stream.allowed.fields.drain(..) {
             host.set_response_header(name, Some(&value));
