@@ -132,13 +132,10 @@ def pre_auth_ratelimit_config() -> dict:
     }
 
 
-def gateway_config(tracing: dict, authn: dict, ratelimit: dict, pre_auth: dict | None = None) -> dict:
+def gateway_config(tracing: dict, authn: dict, ratelimit: dict) -> dict:
     """The gateway module's configuration: each section is the standalone filter's configuration,
     so the module runs exactly the policies of the filters it replaces."""
-    config = {"tracing": tracing, "authn": authn, "ratelimit": ratelimit}
-    if pre_auth is not None:
-        config["pre_auth"] = pre_auth
-    return config
+    return {"tracing": tracing, "authn": authn, "ratelimit": ratelimit}
 
 
 # ------------------------------------------------------------------ native filters
