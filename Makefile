@@ -43,6 +43,7 @@ build: tools ## build every module to dist/<module>.wasm and print sizes
 	$(CARGO) build --release --target $(TARGET) $(addprefix -p ,$(MODULE_CRATES))
 	@mkdir -p $(DIST)
 	@for f in $(FILTERS); do cp target/$(TARGET)/release/$$f.wasm $(DIST)/$$f.wasm; done
+	@$(PYTHON) scripts/prune_exports.py $(addprefix $(DIST)/,$(addsuffix .wasm,$(FILTERS)))
 	@for f in $(FILTERS); do printf '  %-28s %8d bytes\n' $(DIST)/$$f.wasm $$(stat -c %s $(DIST)/$$f.wasm); done
 
 lint: tools ## rustfmt and clippy (warnings are errors)
@@ -68,6 +69,7 @@ run: build ## start the local gateway (Envoy + demo upstream); Ctrl-C stops it
 
 bench: build ## every filter vs native Envoy and no filter, same run (~10 min); writes docs/benchmarks.md
 	$(CARGO) build --release --target $(TARGET) -p wasmgate-bench-floor
+	@$(PYTHON) scripts/prune_exports.py target/$(TARGET)/release/wasmgate_bench_floor.wasm
 	$(VENV)/bin/python bench/bench.py
 
 # Global mode vs Envoy's native ratelimit filter against the same rls-server and Redis (~3 min).

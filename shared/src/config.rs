@@ -3,6 +3,7 @@
 //! filter compiles it into a checked, immutable config. Either stage fails with a [`ConfigError`]
 //! naming the field, logged once, and the root context refuses to start.
 
+use crate::json_path;
 use serde::de::DeserializeOwned;
 use std::fmt;
 
@@ -58,6 +59,21 @@ pub fn header_name(field: &str, name: &str) -> Result<String, ConfigError> {
     }
 }
 
+/// The one name rule of every filter, for what names metrics and rules (providers, rules,
+/// API-key sets): 1-64 characters of a-z, 0-9, `_` or `-`, so a metric name built from it is
+/// the same in Envoy's stats and in Prometheus.
+pub fn name(field: &str, name: &str) -> Result<String, ConfigError> {
+    let ok = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-';
+    if !name.is_empty() && name.len() <= 64 && name.bytes().all(ok) {
+        Ok(name.to_string())
+    } else {
+        Err(ConfigError::new(
+            field,
+            "must be 1-64 characters of a-z, 0-9, '_' or '-'",
+        ))
+    }
+}
+
 /// Parses the plugin configuration. Absent or blank bytes mean `{}`, i.e. every documented
 /// default. The error's field is the JSON path where serde stopped.
 pub fn parse<T: DeserializeOwned>(bytes: Option<&[u8]>) -> Result<T, ConfigError> {
@@ -72,15 +88,10 @@ pub fn parse<T: DeserializeOwned>(bytes: Option<&[u8]>) -> Result<T, ConfigError
             "the configuration must be a JSON object",
         ));
     }
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
-        let path = err.path().to_string();
-        let field = if path == "." { String::new() } else { path };
-        ConfigError::new(field, serde_reason(err.inner()))
-    })?;
-    de.end()
-        .map_err(|err| ConfigError::new("", serde_reason(&err)))?;
-    Ok(value)
+    serde_json::from_slice(bytes).map_err(|err| {
+        let offset = json_path::offset_of(bytes, err.line(), err.column());
+        ConfigError::new(json_path::path_at(bytes, offset), serde_reason(&err))
+    })
 }
 
 /// serde_json's message without its " at line 1 column 9" suffix: the path says where.
@@ -161,6 +172,14 @@ mod tests {
     fn trailing_garbage_and_non_objects_are_rejected() {
         assert!(parse::<Sample>(Some(b"{} x")).is_err());
         assert!(parse::<Sample>(Some(b"[1]")).is_err());
+    }
+
+    #[test]
+    fn names_are_lower_case_and_bounded() {
+        assert_eq!(name("n", "per-user_2"), Ok("per-user_2".to_string()));
+        for bad in ["", "Per-User", "a.b", "a b", &"x".repeat(65)] {
+            assert!(name("n", bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

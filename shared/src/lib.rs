@@ -17,6 +17,7 @@ pub mod config;
 pub mod flow;
 pub mod host;
 pub mod identity;
+pub mod json_path;
 pub mod matching;
 pub mod metrics;
 pub mod module;

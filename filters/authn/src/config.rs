@@ -11,7 +11,7 @@ use crate::source::TokenSource;
 use serde::Deserialize;
 use serde_json::Value;
 use wasmgate_shared::canonical::PathPolicy;
-use wasmgate_shared::config::header_name;
+use wasmgate_shared::config::{header_name, name};
 use wasmgate_shared::matching::{RequestMatch, RequestMatcher};
 use wasmgate_shared::ConfigError;
 
@@ -337,7 +337,8 @@ fn err(field: impl Into<String>, reason: impl Into<String>) -> ConfigError {
     ConfigError::new(field, reason)
 }
 
-fn is_name(s: &str) -> bool {
+/// A query parameter or cookie name a credential is read from.
+fn is_parameter_name(s: &str) -> bool {
     !s.is_empty()
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
@@ -365,10 +366,10 @@ fn compile_sources(
                 name: header_name(&format!("{f}.header"), &h)?,
                 prefix: s.prefix.unwrap_or_default(),
             },
-            (None, Some(q), None) if s.prefix.is_none() && is_name(&q) => {
+            (None, Some(q), None) if s.prefix.is_none() && is_parameter_name(&q) => {
                 TokenSource::Query { name: q }
             }
-            (None, None, Some(c)) if s.prefix.is_none() && is_name(&c) => {
+            (None, None, Some(c)) if s.prefix.is_none() && is_parameter_name(&c) => {
                 TokenSource::Cookie { name: c }
             }
             (None, Some(_), None) | (None, None, Some(_)) if s.prefix.is_some() => {
@@ -409,12 +410,7 @@ fn short_hash(text: &str) -> String {
 
 impl RawProvider {
     fn compile(self) -> Result<Provider, ConfigError> {
-        if !is_name(&self.name) {
-            return Err(err(
-                "name",
-                "must be a non-empty name of letters, digits, '_' or '-'",
-            ));
-        }
+        name("name", &self.name)?;
         if self.issuer.is_empty() {
             return Err(err("issuer", "must not be empty"));
         }
@@ -576,12 +572,7 @@ impl RawRemoteJwks {
 
 impl RawApiKeys {
     fn compile(self) -> Result<ApiKeys, ConfigError> {
-        if !is_name(&self.name) {
-            return Err(err(
-                "name",
-                "must be a non-empty name of letters, digits, '_' or '-'",
-            ));
-        }
+        name("name", &self.name)?;
         let sources = compile_sources(
             "from",
             self.from,
@@ -705,10 +696,7 @@ impl RawRule {
         }
         let matcher = self.match_.compile().map_err(|e| e.within("match"))?;
         let name = match (self.name, index) {
-            (Some(n), _) if is_name(&n) => n,
-            (Some(_), _) => {
-                return Err(err("name", "must be a name of letters, digits, '_' or '-'"))
-            }
+            (Some(n), _) => name("name", &n)?,
             (None, Some(i)) => format!("rule{i}"),
             (None, None) => "default".into(),
         };

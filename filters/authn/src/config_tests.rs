@@ -197,7 +197,8 @@ fn rejections_name_the_field() {
         ("paths option", json!({"paths": {"escaped_slashes": "decode"}}), "paths.escaped_slashes: unknown variant `decode`, expected `refuse` or `keep`"),
         ("paths field", json!({"paths": {"dots": "keep"}}), "paths.dots: unknown field `dots`, expected one of `escaped_slashes`, `backslash`, `path_parameters`"),
         ("rule path not canonical", rule(json!({"match": {"prefix": "/a/../admin"}, "public": true})), "rules[0].match.prefix: must be a canonical path, as rules see requests: \"/admin\""),
-        ("name", with(json!({"name": "a b"})), "providers[0].name: must be a non-empty name of letters, digits, '_' or '-'"),
+        ("name", with(json!({"name": "a b"})), "providers[0].name: must be 1-64 characters of a-z, 0-9, '_' or '-'"),
+        ("upper-case name", with(json!({"name": "IdP"})), "providers[0].name: must be 1-64 characters of a-z, 0-9, '_' or '-'"),
         ("issuer", with(json!({"issuer": ""})), "providers[0].issuer: must not be empty"),
         ("audiences", with(json!({"audiences": []})), "providers[0].audiences: must list at least one non-empty audience"),
         ("algorithms empty", with(json!({"algorithms": []})), "providers[0].algorithms: must not be empty"),
@@ -266,7 +267,7 @@ fn rejections_name_the_field() {
         ("rule claim", rule(json!({"any_of": ["idp"], "claims": [{"claim": "a"}]})), "rules[0].claims[0]: set exactly one of equals, contains"),
         ("rule claim path", rule(json!({"any_of": ["idp"], "claims": [{"claim": "", "equals": 1}]})), "rules[0].claims[0].claim: must be a claim name or dotted path"),
         ("rule match", rule(json!({"any_of": ["idp"], "match": {"prefix": "x"}})), "rules[0].match.prefix: must start with '/'"),
-        ("rule name", rule(json!({"name": "a b", "public": true})), "rules[0].name: must be a name of letters, digits, '_' or '-'"),
+        ("rule name", rule(json!({"name": "a b", "public": true})), "rules[0].name: must be 1-64 characters of a-z, 0-9, '_' or '-'"),
         (
             "default match",
             json!({"providers": [provider()], "default": {"match": {"prefix": "/"}, "any_of": ["idp"]}}),

@@ -232,18 +232,7 @@ impl RawRatelimitConfig {
 
 impl RawRule {
     fn compile(self) -> Result<Rule, ConfigError> {
-        let name_ok = !self.name.is_empty()
-            && self.name.len() <= 64
-            && self
-                .name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
-        if !name_ok {
-            return Err(ConfigError::new(
-                "name",
-                "must be 1-64 characters of a-z, 0-9, '_' or '-'",
-            ));
-        }
+        wasmgate_shared::config::name("name", &self.name)?;
         let matcher = self.matches.compile().map_err(|e| e.within("match"))?;
         let mut key = Vec::with_capacity(self.key.len());
         for (i, part) in self.key.into_iter().enumerate() {
