@@ -275,9 +275,10 @@ def scenarios(signers: dict, pools: dict, only: str) -> tuple[list[Scenario], li
         C("chain", "native_chain_cache", "Wasm chain vs native chain with jwt cache"),
         C("chain", "limit", "Wasm chain vs no filter"),
         C("chain_proxy", "native_chain_proxy", "Wasm chain vs native chain, proxied", 1.0),
-        C("gateway", "chain", "gateway module vs three modules"),
-        C("gateway", "native_chain", "gateway module vs native chain"),
-        C("gateway", "native_chain_cache", "gateway module vs native chain with jwt cache"),
+        C("gateway", "chain", "gateway module vs three modules", 1.25),
+        C("gateway", "native_chain", "gateway module vs native chain", 1.6),
+        C("gateway", "native_chain_cache", "gateway module vs native chain with jwt cache", 0.75),
+        C("gateway", "limit", "gateway module vs no filter"),
     ]
     if only:
         out = [s for s in out if re.search(only, s.name)]
