@@ -27,7 +27,7 @@ pub fn install<P: Policy>() {
         Box::new(Root::<P> {
             policy: None,
             paused: Rc::default(),
-            calls: HashMap::new(),
+            calls: Rc::default(),
         })
     });
 }
@@ -41,12 +41,13 @@ struct Exchange<S> {
 type Shared<S> = Rc<RefCell<Exchange<S>>>;
 /// Paused streams by context id, for root events that let them go on.
 type Paused<S> = Rc<RefCell<HashMap<u32, Shared<S>>>>;
+/// gRPC calls made by streams during a wake: call token → stream context id.
+type RootCalls = Rc<RefCell<HashMap<u32, u32>>>;
 
 struct Root<P: Policy> {
     policy: Option<Rc<P>>,
     paused: Paused<P::Stream>,
-    /// gRPC calls made by streams during a wake: call token → stream context id.
-    calls: HashMap<u32, u32>,
+    calls: RootCalls,
 }
 
 impl<P: Policy> Root<P> {
@@ -84,7 +85,7 @@ impl<P: Policy> Root<P> {
         if resumed(&host, flow) {
             self.paused.borrow_mut().remove(&id);
         } else if let Some(token) = policy.awaited_call(stream) {
-            self.calls.insert(token, id);
+            self.calls.borrow_mut().insert(token, id);
         }
     }
 }
@@ -101,7 +102,7 @@ fn resumed(host: &ProxyWasmHost, flow: Flow) -> bool {
 
 impl<P: Policy> Context for Root<P> {
     fn on_grpc_call_response(&mut self, token: u32, status: u32, size: usize) {
-        let Some(id) = self.calls.remove(&token) else {
+        let Some(id) = self.calls.borrow_mut().remove(&token) else {
             return;
         };
         self.on_stream(id, |policy, host, request, stream| {
@@ -151,6 +152,7 @@ impl<P: Policy> RootContext for Root<P> {
             id: context_id,
             policy: self.policy.clone()?,
             paused: Rc::clone(&self.paused),
+            calls: Rc::clone(&self.calls),
             exchange: None,
         }))
     }
@@ -164,6 +166,7 @@ struct StreamContext<P: Policy> {
     id: u32,
     policy: Rc<P>,
     paused: Paused<P::Stream>,
+    calls: RootCalls,
     exchange: Option<Shared<P::Stream>>,
 }
 
@@ -219,6 +222,10 @@ impl<P: Policy> Drop for StreamContext<P> {
     fn drop(&mut self) {
         if let Ok(mut paused) = self.paused.try_borrow_mut() {
             paused.remove(&self.id);
+        }
+        // The stream is gone: an answer to a call it made has nowhere to go.
+        if let Ok(mut calls) = self.calls.try_borrow_mut() {
+            calls.retain(|_, stream| *stream != self.id);
         }
         if let Some(Ok(mut ex)) = self.exchange.as_ref().map(|e| e.try_borrow_mut()) {
             self.policy.on_stream_end(&mut ex.stream);

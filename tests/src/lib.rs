@@ -10,10 +10,12 @@ pub mod http;
 pub mod render;
 pub mod rls;
 pub mod server;
+pub mod wait;
 
 pub use gateway::{Gateway, GatewayBuilder};
 pub use http::{raw_request, Client, Response};
 pub use server::{Reply, SeenRequest, TestServer};
+pub use wait::{eventually, wait_for};
 
 use std::path::PathBuf;
 

@@ -5,8 +5,8 @@
 use jwt_simple::prelude::*;
 use serde_json::{json, Map, Value};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration as StdDuration, Instant};
-use wasmgate_tests::{repo_root, Gateway, Reply, Response, TestServer};
+use std::time::Duration as StdDuration;
+use wasmgate_tests::{eventually, repo_root, Gateway, Reply, Response, TestServer};
 
 const ISSUER: &str = "https://idp.test";
 const AUDIENCE: &str = "api";
@@ -115,18 +115,6 @@ fn metric_reaches(gw: &Gateway, name: &str, value: f64) {
     eventually(&format!("{full} = {value}"), || {
         gw.prometheus_metric(&full) == Some(value)
     });
-}
-
-/// Waits (bounded) until `f` holds; the bound only stops a broken test, it is not a timing claim.
-fn eventually(what: &str, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(
-            start.elapsed() < StdDuration::from_secs(20),
-            "never happened: {what}"
-        );
-        std::thread::sleep(StdDuration::from_millis(100));
-    }
 }
 
 #[test]

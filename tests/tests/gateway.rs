@@ -7,10 +7,12 @@
 use jwt_simple::prelude::*;
 use serde_json::{json, Map, Value};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration as StdDuration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration as StdDuration, SystemTime, UNIX_EPOCH};
 use wasmgate_tests::render::EnvoyConfig;
 use wasmgate_tests::rls::{free_port, Redis, Rls};
-use wasmgate_tests::{raw_request, repo_root, Client, Gateway, Reply, Response, TestServer};
+use wasmgate_tests::{
+    eventually, raw_request, repo_root, wait_for, Client, Gateway, Reply, Response, TestServer,
+};
 
 const ISSUER: &str = "https://idp.test";
 const AUDIENCE: &str = "api";
@@ -205,34 +207,8 @@ fn authn_decisions(gw: &Gateway) -> f64 {
         .sum()
 }
 
-/// Waits until `value()` is `expected`: the stages hand their counters to Envoy on a 1 s tick.
-/// The 10 s bound only stops a broken test; it is not a timing claim.
-fn wait_for(what: &str, expected: f64, value: impl Fn() -> f64) {
-    let deadline = Instant::now() + StdDuration::from_secs(10);
-    loop {
-        let v = value();
-        if v == expected {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what} is {v}, expected {expected}"
-        );
-        std::thread::sleep(StdDuration::from_millis(50));
-    }
-}
-
 fn wait_metric(gw: &Gateway, name: &str, expected: f64) {
     wait_for(name, expected, || metric(gw, name));
-}
-
-/// Waits (bounded) until `f` holds; the bound only stops a broken test.
-fn eventually(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + StdDuration::from_secs(20);
-    while !f() {
-        assert!(Instant::now() < deadline, "never happened: {what}");
-        std::thread::sleep(StdDuration::from_millis(50));
-    }
 }
 
 fn statuses(responses: &[Response]) -> Vec<u16> {

@@ -7,7 +7,7 @@ use serde_json::json;
 use std::thread;
 use std::time::{Duration, Instant};
 use wasmgate_tests::rls::{free_port, Redis, Rls};
-use wasmgate_tests::{repo_root, Client, Gateway, Response};
+use wasmgate_tests::{repo_root, wait_for, Client, Gateway, Response};
 
 /// A Limitador limit of `max` per minute per `x-api-key` for rule `per-key`.
 fn per_key_limit(max: u64) -> String {
@@ -41,23 +41,6 @@ fn gateway(rls_port: u16, config: serde_json::Value) -> Gateway {
 fn metric(gw: &Gateway, name: &str) -> f64 {
     gw.prometheus_metric(&format!("wasmgate_ratelimit_{name}"))
         .unwrap_or(0.0)
-}
-
-/// Waits until `value()` is `expected`: the filter hands its counters to Envoy on a 1 s tick.
-/// The 5 s bound only stops a broken test; it is not a timing claim.
-fn wait_for(what: &str, expected: f64, value: impl Fn() -> f64) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let v = value();
-        if v == expected {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what} is {v}, expected {expected}"
-        );
-        thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn wait_metric(gw: &Gateway, name: &str, expected: f64) {

@@ -4,16 +4,16 @@
 
 mod algorithm;
 mod apikey;
-mod authn;
 mod authz;
 mod cache;
 mod claims;
 pub mod config;
 mod denial;
-mod fast;
 mod jwks;
 mod metrics;
 mod remote;
+mod request;
+mod signatures;
 mod source;
 mod state;
 #[cfg(test)]

@@ -1,7 +1,7 @@
 use super::*;
-use crate::authn::tests::{compile, Harness};
-use crate::authn::Outcome;
 use crate::denial::Denial;
+use crate::request::tests::{compile, Harness};
+use crate::request::Outcome;
 use crate::state::WaitReason;
 use crate::testkit::*;
 use jwt_simple::prelude::{RS256KeyPair, RSAKeyPairLike};

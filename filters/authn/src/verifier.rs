@@ -2,19 +2,19 @@
 //! The request path hands it the token parts and gets a yes/no; which implementation sits
 //! behind each algorithm is decided here only.
 //!
-//! RS256/384/512 and EdDSA use the Wasm-tuned verifiers in `fast` (checked against jwt-simple
+//! RS256/384/512 and EdDSA use the Wasm-tuned verifiers in `signatures` (checked against jwt-simple
 //! in tests); PS*, ES*, HS* use jwt-simple's `verify_token`, which also re-checks the header
 //! `alg` against the key type; its own time checks are switched off (we check claims ourselves
 //! in `claims.rs`, with the provider's skew). jwt-simple's RSA keys remain as the fallback for
-//! a key `fast` does not take (exponent or size outside its range).
+//! a key `signatures` does not take (exponent or size outside its range).
 
 use crate::algorithm::Algorithm;
-use crate::fast;
+use crate::signatures;
 use jwt_simple::prelude::*;
 
 pub enum Verifier {
-    FastRsa(fast::RsaPublicKey, fast::RsaHash, Algorithm),
-    FastEd25519(fast::Ed25519PublicKey),
+    FastRsa(signatures::RsaPublicKey, signatures::RsaHash, Algorithm),
+    FastEd25519(signatures::Ed25519PublicKey),
     Rs256(RS256PublicKey),
     Rs384(RS384PublicKey),
     Rs512(RS512PublicKey),
@@ -73,21 +73,21 @@ impl Verifier {
     /// The Wasm-tuned verifier, where there is one for `alg`.
     fn fast(alg: Algorithm, material: &KeyMaterial<'_>) -> Option<Self> {
         let hash = match alg {
-            Algorithm::Rs256 => fast::RsaHash::Sha256,
-            Algorithm::Rs384 => fast::RsaHash::Sha384,
-            Algorithm::Rs512 => fast::RsaHash::Sha512,
+            Algorithm::Rs256 => signatures::RsaHash::Sha256,
+            Algorithm::Rs384 => signatures::RsaHash::Sha384,
+            Algorithm::Rs512 => signatures::RsaHash::Sha512,
             Algorithm::EdDsa => {
                 let KeyMaterial::Ed25519(x) = material else {
                     return None;
                 };
-                return fast::Ed25519PublicKey::from_bytes(x).map(Verifier::FastEd25519);
+                return signatures::Ed25519PublicKey::from_bytes(x).map(Verifier::FastEd25519);
             }
             _ => return None,
         };
         let KeyMaterial::Rsa { n, e } = material else {
             return None;
         };
-        let key = fast::RsaPublicKey::from_components(n, e).filter(|k| k.bits() >= 2048)?;
+        let key = signatures::RsaPublicKey::from_components(n, e).filter(|k| k.bits() >= 2048)?;
         Some(Verifier::FastRsa(key, hash, alg))
     }
 

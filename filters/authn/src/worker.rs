@@ -3,12 +3,12 @@
 //! in flight. A request decides with [`Request`]; one that waits for keys is named again by
 //! `on_tick` or by its provider's fetch answer, then decided for good on `on_wake`.
 
-use crate::authn::{Outcome, Request};
 use crate::config::{AuthnConfig, RawAuthnConfig};
 use crate::denial::Denial;
 use crate::jwks::KeySet;
 use crate::metrics::AuthnMetrics;
 use crate::remote::RemoteState;
+use crate::request::{Outcome, Request};
 use crate::state::{Waiter, WorkerState};
 use std::cell::RefCell;
 use std::collections::HashMap;

@@ -1,4 +1,4 @@
-//! Differential tests: every verdict of `fast` is compared with the `rsa` crate or jwt-simple.
+//! Differential tests: every verdict of `signatures` is compared with the `rsa` crate or jwt-simple.
 
 use super::montgomery::Modulus;
 use super::{Ed25519PublicKey, RsaHash, RsaPublicKey};

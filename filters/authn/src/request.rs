@@ -488,7 +488,7 @@ fn upstream_headers(
 }
 
 #[cfg(test)]
-#[path = "authn_tests.rs"]
+#[path = "request_tests.rs"]
 pub(crate) mod tests;
 
 #[cfg(test)]
