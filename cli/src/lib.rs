@@ -1,0 +1,5 @@
+//! The `wasmgate` command's library: [`modules`] compiles a configuration with a module's own
+//! code, [`sources`] finds the configurations in Envoy, Istio and plain JSON files.
+
+pub mod modules;
+pub mod sources;

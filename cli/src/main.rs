@@ -1,0 +1,101 @@
+//! `wasmgate`: what an operator runs next to the modules.
+//!
+//! - `wasmgate check [--module NAME] FILE…` compiles every wasmgate configuration in the files
+//!   (a filter configuration, an Envoy configuration, an Istio `WasmPlugin` or kustomization)
+//!   with the modules' own code and prints, for each, `ok` or the exact line the module would
+//!   log when refusing it. Exits 1 if any is refused or a file holds none.
+//! - `wasmgate key new` prints a random API key and its `key_sha256`.
+//! - `wasmgate key hash` reads a key on stdin and prints its `key_sha256`.
+
+use sha2::{Digest, Sha256};
+use std::io::Read;
+use std::path::Path;
+use std::process::ExitCode;
+use wasmgate_cli::{modules, sources};
+
+const USAGE: &str = "usage: wasmgate check [--module gateway|tracing|authn|ratelimit] FILE...
+       wasmgate key new
+       wasmgate key hash < key";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let result = match args.as_slice() {
+        ["check", rest @ ..] => check(rest),
+        ["key", "new"] => key_new(),
+        ["key", "hash"] => key_hash(),
+        _ => Err(USAGE.to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("{message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn check(args: &[&str]) -> Result<(), String> {
+    let (module, files) = match args {
+        ["--module", module, files @ ..] => (Some(*module), files),
+        files => (None, files),
+    };
+    if files.is_empty() {
+        return Err(USAGE.to_string());
+    }
+    let mut refused = 0;
+    for file in files {
+        let found = sources::find(Path::new(file), module)?;
+        if found.is_empty() {
+            println!("{file}: no wasmgate configuration found");
+            refused += 1;
+        }
+        for f in found {
+            let at = match f.line {
+                0 => f.file.display().to_string(),
+                line => format!("{}:{line}", f.file.display()),
+            };
+            match modules::check(&f.module, &f.config) {
+                Ok(()) => println!("{at}: {} ({}): ok", f.place, f.module),
+                Err(line) => {
+                    println!("{at}: {} ({}): {line}", f.place, f.module);
+                    refused += 1;
+                }
+            }
+        }
+    }
+    if refused > 0 {
+        return Err(format!("{refused} configuration(s) refused"));
+    }
+    Ok(())
+}
+
+fn key_new() -> Result<(), String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| format!("no randomness: {e}"))?;
+    let key = hex(&bytes);
+    println!("key:        {key}");
+    println!("key_sha256: {}", hex(&Sha256::digest(key.as_bytes())));
+    Ok(())
+}
+
+/// The key is what stdin holds, without one trailing line break (as `echo` adds).
+fn key_hash() -> Result<(), String> {
+    let mut input = String::new();
+    std::io::stdin()
+        .read_to_string(&mut input)
+        .map_err(|e| format!("cannot read stdin: {e}"))?;
+    let key = input
+        .strip_suffix('\n')
+        .map(|k| k.strip_suffix('\r').unwrap_or(k))
+        .unwrap_or(&input);
+    if key.is_empty() {
+        return Err("no key on stdin".into());
+    }
+    println!("{}", hex(&Sha256::digest(key.as_bytes())));
+    Ok(())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
