@@ -1,5 +1,7 @@
 //! The `wasmgate` command's library: [`modules`] compiles a configuration with a module's own
-//! code, [`sources`] finds the configurations in Envoy, Istio and plain JSON files.
+//! code, [`sources`] finds the configurations in Envoy, Istio and plain JSON files, [`warnings`]
+//! names the valid but risky settings.
 
 pub mod modules;
 pub mod sources;
+pub mod warnings;

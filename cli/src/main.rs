@@ -3,7 +3,8 @@
 //! - `wasmgate check [--module NAME] FILE…` compiles every wasmgate configuration in the files
 //!   (a filter configuration, an Envoy configuration, an Istio `WasmPlugin` or kustomization)
 //!   with the modules' own code and prints, for each, `ok` or the exact line the module would
-//!   log when refusing it. Exits 1 if any is refused or a file holds none.
+//!   log when refusing it, then a line per risky setting (`--allow NAME` silences one). Exits 1
+//!   if any is refused or a file holds none; warnings do not change the exit code.
 //! - `wasmgate key new` prints a random API key and its `key_sha256`.
 //! - `wasmgate key hash` reads a key on stdin and prints its `key_sha256`.
 
@@ -11,9 +12,10 @@ use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::path::Path;
 use std::process::ExitCode;
-use wasmgate_cli::{modules, sources};
+use wasmgate_cli::{modules, sources, warnings};
 
-const USAGE: &str = "usage: wasmgate check [--module gateway|tracing|authn|ratelimit] FILE...
+const USAGE: &str =
+    "usage: wasmgate check [--module gateway|tracing|authn|ratelimit] [--allow WARNING]... FILE...
        wasmgate key new
        wasmgate key hash < key";
 
@@ -35,16 +37,30 @@ fn main() -> ExitCode {
     }
 }
 
-fn check(args: &[&str]) -> Result<(), String> {
-    let (module, files) = match args {
-        ["--module", module, files @ ..] => (Some(*module), files),
-        files => (None, files),
-    };
-    if files.is_empty() {
+fn check(mut args: &[&str]) -> Result<(), String> {
+    let mut module = None;
+    let mut allowed: Vec<&str> = Vec::new();
+    loop {
+        match args {
+            ["--module", name, rest @ ..] => (module, args) = (Some(*name), rest),
+            ["--allow", name, rest @ ..] if warnings::NAMES.contains(name) => {
+                allowed.push(name);
+                args = rest;
+            }
+            ["--allow", name, ..] => {
+                return Err(format!(
+                    "no warning is called {name:?}: one of {}",
+                    warnings::NAMES.join(", ")
+                ))
+            }
+            _ => break,
+        }
+    }
+    if args.is_empty() {
         return Err(USAGE.to_string());
     }
     let mut refused = 0;
-    for file in files {
+    for file in args {
         let found = sources::find(Path::new(file), module)?;
         if found.is_empty() {
             println!("{file}: no wasmgate configuration found");
@@ -60,6 +76,11 @@ fn check(args: &[&str]) -> Result<(), String> {
                 Err(line) => {
                     println!("{at}: {} ({}): {line}", f.place, f.module);
                     refused += 1;
+                }
+            }
+            for w in warnings::warnings(&f) {
+                if !allowed.contains(&w.name) {
+                    println!("{at}: warning: {} (--allow {})", w.message, w.name);
                 }
             }
         }

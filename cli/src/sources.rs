@@ -16,6 +16,8 @@ pub struct Found {
     pub place: String,
     pub module: String,
     pub config: Vec<u8>,
+    /// For a filter in an Envoy configuration, its HTTP connection manager's settings.
+    pub listener: Option<Value>,
 }
 
 /// The configurations in `path`; `module` names the module of a bare filter configuration.
@@ -38,10 +40,11 @@ pub fn find(path: &Path, module: Option<&str>) -> Result<Vec<Found>, String> {
                 place: "configuration".into(),
                 module: module.into(),
                 config: text.into_bytes(),
+                listener: None,
             }]);
         }
         let mut found = Vec::new();
-        envoy_filters(path, &text, &doc, &mut found);
+        envoy_filters(path, &text, &doc, None, &mut found);
         return Ok(found);
     }
     let mut found = Vec::new();
@@ -58,7 +61,7 @@ pub fn find(path: &Path, module: Option<&str>) -> Result<Vec<Found>, String> {
                 }
             }
             Some(_) => {}
-            None => envoy_filters(path, &text, &doc, &mut found),
+            None => envoy_filters(path, &text, &doc, None, &mut found),
         }
     }
     Ok(found)
@@ -105,13 +108,25 @@ fn wasm_plugin(path: &Path, text: &str, doc: &Value, found: &mut Vec<Found>) {
         place: format!("WasmPlugin {name}"),
         module,
         config,
+        listener: None,
     });
 }
 
-/// Every Wasm filter (HTTP or network) whose code is a wasmgate module.
-fn envoy_filters(path: &Path, text: &str, value: &Value, found: &mut Vec<Found>) {
+/// Every Wasm filter whose code is a wasmgate module, with the connection manager around it.
+fn envoy_filters(
+    path: &Path,
+    text: &str,
+    value: &Value,
+    listener: Option<&Value>,
+    found: &mut Vec<Found>,
+) {
     match value {
         Value::Object(map) => {
+            let listener = if map.contains_key("http_filters") {
+                Some(value)
+            } else {
+                listener
+            };
             if let Some(vm) = map.get("vm_config") {
                 let code = vm.pointer("/code/local/filename").and_then(Value::as_str);
                 if let Some(module) = code.and_then(module_of_file) {
@@ -127,15 +142,16 @@ fn envoy_filters(path: &Path, text: &str, value: &Value, found: &mut Vec<Found>)
                         place: format!("root_id {root_id}"),
                         module,
                         config: config.as_bytes().to_vec(),
+                        listener: listener.cloned(),
                     });
                 }
             }
             map.values()
-                .for_each(|v| envoy_filters(path, text, v, found));
+                .for_each(|v| envoy_filters(path, text, v, listener, found));
         }
         Value::Array(items) => items
             .iter()
-            .for_each(|v| envoy_filters(path, text, v, found)),
+            .for_each(|v| envoy_filters(path, text, v, listener, found)),
         _ => {}
     }
 }
