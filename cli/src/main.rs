@@ -66,7 +66,8 @@ fn check(mut args: &[&str]) -> Result<(), String> {
             println!("{file}: no wasmgate configuration found");
             refused += 1;
         }
-        for f in found {
+        let warned = warnings::for_file(&found);
+        for (f, warned) in found.iter().zip(warned) {
             let at = match f.line {
                 0 => f.file.display().to_string(),
                 line => format!("{}:{line}", f.file.display()),
@@ -78,7 +79,7 @@ fn check(mut args: &[&str]) -> Result<(), String> {
                     refused += 1;
                 }
             }
-            for w in warnings::warnings(&f) {
+            for w in warned {
                 if !allowed.contains(&w.name) {
                     println!("{at}: warning: {} (--allow {})", w.message, w.name);
                 }

@@ -11,11 +11,28 @@ pub struct Warning {
 }
 
 /// Every name `--allow` takes.
-pub const NAMES: [&str; 2] = ["path-normalization", "client-address"];
+pub const NAMES: [&str; 3] = ["path-normalization", "client-address", "header-key"];
+
+/// The warnings of each configuration of one file, in order: a filter's chain is the wasmgate
+/// filters before it under the same connection manager.
+pub fn for_file(found: &[Found]) -> Vec<Vec<Warning>> {
+    found
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let earlier: Vec<&Found> = found
+                .iter()
+                .take(i)
+                .filter(|e| e.listener.is_some() && e.listener == f.listener)
+                .collect();
+            warnings(f, &earlier)
+        })
+        .collect()
+}
 
 /// The warnings for one configuration. Both need the connection manager around the filter, so
 /// a bare configuration or an Istio plugin (whose listener Istio writes) gets none.
-pub fn warnings(found: &Found) -> Vec<Warning> {
+pub fn warnings(found: &Found, earlier: &[&Found]) -> Vec<Warning> {
     let mut out = Vec::new();
     let Some(listener) = &found.listener else {
         return out;
@@ -33,6 +50,19 @@ pub fn warnings(found: &Found) -> Vec<Warning> {
     let remote_address = on("use_remote_address");
     let config: Value = serde_json::from_slice(&found.config).unwrap_or(Value::Null);
     for (section, limits) in rate_limits(&found.module, &config) {
+        let managed = managed_headers(section, &found.module, &config, earlier);
+        for (rule, header) in header_keyed(limits) {
+            if !managed.contains(&header) {
+                out.push(Warning {
+                    name: "header-key",
+                    message: format!(
+                        "{section}rule {rule} keys on header {header}, which no wasmgate authn \
+                         before it sets and strips: each client picks its own bucket \
+                         (docs/ratelimit.md, Keys a client cannot choose)"
+                    ),
+                });
+            }
+        }
         let hops = limits.get("xff_trusted_hops").and_then(Value::as_u64);
         if remote_address || hops.unwrap_or(0) > 0 {
             continue;
@@ -61,6 +91,75 @@ fn rate_limits<'a>(module: &str, config: &'a Value) -> Vec<(&'static str, &'a Va
             .collect(),
         _ => Vec::new(),
     }
+}
+
+/// The identity headers an authn configuration sets and strips on every request.
+fn identity_headers(authn: &Value) -> Vec<&str> {
+    let mut out = Vec::new();
+    let providers = authn.get("providers").and_then(Value::as_array);
+    for provider in providers.into_iter().flatten() {
+        let claims = provider.get("claim_headers").and_then(Value::as_array);
+        out.extend(
+            claims
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c.get("header").and_then(Value::as_str)),
+        );
+        out.extend(provider.get("payload_header").and_then(Value::as_str));
+    }
+    if let Some(keys) = authn.get("api_keys") {
+        let header = keys.get("identity_header").and_then(Value::as_str);
+        out.push(header.unwrap_or("x-consumer"));
+    }
+    out
+}
+
+/// What authn set before this rate-limit configuration runs: the earlier authn filters of the
+/// chain, or, in the gateway's `ratelimit` section, its own `authn` section.
+fn managed_headers<'a>(
+    section: &str,
+    module: &str,
+    config: &'a Value,
+    earlier: &[&'a Found],
+) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    if module == "gateway" && section == "ratelimit: " {
+        if let Some(authn) = config.get("authn") {
+            out.extend(identity_headers(authn).into_iter().map(str::to_string));
+        }
+    }
+    for filter in earlier {
+        let Ok(earlier_config) = serde_json::from_slice::<Value>(&filter.config) else {
+            continue;
+        };
+        let authn = match filter.module.as_str() {
+            "authn" => Some(&earlier_config),
+            "gateway" => earlier_config.get("authn"),
+            _ => None,
+        };
+        if let Some(authn) = authn {
+            out.extend(identity_headers(authn).into_iter().map(str::to_string));
+        }
+    }
+    out
+}
+
+/// (rule, header) for every header key part.
+fn header_keyed(limits: &Value) -> Vec<(&str, String)> {
+    let rules = limits.get("rules").and_then(Value::as_array);
+    let mut out = Vec::new();
+    for rule in rules.into_iter().flatten() {
+        let name = rule.get("name").and_then(Value::as_str).unwrap_or("?");
+        let parts = rule.get("key").and_then(Value::as_array);
+        for part in parts.into_iter().flatten() {
+            if part.get("source").and_then(Value::as_str) == Some("header") {
+                if let Some(header) = part.get("name").and_then(Value::as_str) {
+                    out.push((name, header.to_string()));
+                }
+            }
+        }
+    }
+    out
 }
 
 fn client_keyed(limits: &Value) -> Vec<&str> {
@@ -97,7 +196,7 @@ mod tests {
     }
 
     fn names(found: &Found) -> Vec<&'static str> {
-        warnings(found).into_iter().map(|w| w.name).collect()
+        warnings(found, &[]).into_iter().map(|w| w.name).collect()
     }
 
     #[test]
@@ -124,14 +223,14 @@ mod tests {
                 "use_remote_address": remote}),
             )
         };
-        let w = warnings(&found("ratelimit", limits.clone(), listener(false)));
+        let w = warnings(&found("ratelimit", limits.clone(), listener(false)), &[]);
         assert_eq!(w.len(), 1);
         assert!(w[0]
             .message
             .starts_with("rule per-client keys on the client address"));
         assert!(names(&found("ratelimit", limits.clone(), listener(true))).is_empty());
         let gateway = json!({"pre_auth": limits});
-        let w = warnings(&found("gateway", gateway, listener(false)));
+        let w = warnings(&found("gateway", gateway, listener(false)), &[]);
         assert!(
             w[0].message.starts_with("pre_auth: rule per-client"),
             "{w:?}"
@@ -139,5 +238,37 @@ mod tests {
         let mut trusted = limits.clone();
         trusted["xff_trusted_hops"] = json!(1);
         assert!(names(&found("ratelimit", trusted, listener(false))).is_empty());
+    }
+
+    #[test]
+    fn a_header_key_needs_an_authn_before_it_that_manages_the_header() {
+        let listener = Some(json!({"http_filters": [], "normalize_path": true,
+            "merge_slashes": true, "use_remote_address": true}));
+        let by = |header: &str| {
+            json!({"rules": [{"name": "per-user", "capacity": 1,
+                "key": [{"source": "header", "name": header}]}]})
+        };
+        let authn = json!({"providers": [{"name": "idp",
+            "claim_headers": [{"claim": "sub", "header": "x-user-id"}]}],
+            "api_keys": {"consumers": []}});
+        let alone = found("ratelimit", by("x-user-id"), listener.clone());
+        assert_eq!(names(&alone), ["header-key"]);
+        let before = found("authn", authn.clone(), listener.clone());
+        let file = [before, alone];
+        assert!(for_file(&file)[1].is_empty(), "authn sets x-user-id");
+        let consumer = found("ratelimit", by("x-consumer"), listener.clone());
+        assert!(
+            warnings(&consumer, &[&file[0]]).is_empty(),
+            "api_keys' default header"
+        );
+        let forged = found("ratelimit", by("x-api-key"), listener.clone());
+        assert_eq!(warnings(&forged, &[&file[0]]).len(), 1);
+        let gateway =
+            json!({"authn": authn, "ratelimit": by("x-user-id"), "pre_auth": by("x-user-id")});
+        let w = warnings(&found("gateway", gateway, listener), &[]);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0]
+            .message
+            .starts_with("pre_auth: rule per-user keys on header x-user-id"));
     }
 }
