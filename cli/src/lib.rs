@@ -1,7 +1,8 @@
 //! The `wasmgate` command's library: [`modules`] compiles a configuration with a module's own
 //! code, [`sources`] finds the configurations in Envoy, Istio and plain JSON files, [`warnings`]
-//! names the valid but risky settings.
+//! names the valid but risky settings, [`report`] prints the verdicts.
 
 pub mod modules;
+pub mod report;
 pub mod sources;
 pub mod warnings;

@@ -5,6 +5,7 @@
 //!   with the modules' own code and prints, for each, `ok` or the exact line the module would
 //!   log when refusing it, then a line per risky setting (`--allow NAME` silences one). Exits 1
 //!   if any is refused or a file holds none; warnings do not change the exit code.
+//!   `--format json` prints one JSON document instead, for CI.
 //! - `wasmgate key new` prints a random API key and its `key_sha256`.
 //! - `wasmgate key hash` reads a key on stdin and prints its `key_sha256`.
 
@@ -12,6 +13,7 @@ use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::path::Path;
 use std::process::ExitCode;
+use wasmgate_cli::report::{self, Checked};
 use wasmgate_cli::{modules, sources, warnings};
 
 const USAGE: &str =
@@ -40,9 +42,12 @@ fn main() -> ExitCode {
 fn check(mut args: &[&str]) -> Result<(), String> {
     let mut module = None;
     let mut allowed: Vec<&str> = Vec::new();
+    let mut as_json = false;
     loop {
         match args {
             ["--module", name, rest @ ..] => (module, args) = (Some(*name), rest),
+            ["--format", "json", rest @ ..] => (as_json, args) = (true, rest),
+            ["--format", "text", rest @ ..] => (as_json, args) = (false, rest),
             ["--allow", name, rest @ ..] if warnings::NAMES.contains(name) => {
                 allowed.push(name);
                 args = rest;
@@ -56,35 +61,45 @@ fn check(mut args: &[&str]) -> Result<(), String> {
             _ => break,
         }
     }
-    if args.is_empty() {
+    if args.is_empty() || args.iter().any(|a| a.starts_with("--")) {
         return Err(USAGE.to_string());
     }
-    let mut refused = 0;
+    let mut checked = Vec::new();
+    let mut empty = Vec::new();
     for file in args {
         let found = sources::find(Path::new(file), module)?;
         if found.is_empty() {
-            println!("{file}: no wasmgate configuration found");
-            refused += 1;
+            empty.push(*file);
         }
         let warned = warnings::for_file(&found);
         for (f, warned) in found.iter().zip(warned) {
-            let at = match f.line {
-                0 => f.file.display().to_string(),
-                line => format!("{}:{line}", f.file.display()),
-            };
-            match modules::check(&f.module, &f.config) {
-                Ok(()) => println!("{at}: {} ({}): ok", f.place, f.module),
-                Err(line) => {
-                    println!("{at}: {} ({}): {line}", f.place, f.module);
-                    refused += 1;
-                }
-            }
-            for w in warned {
-                if !allowed.contains(&w.name) {
-                    println!("{at}: warning: {} (--allow {})", w.message, w.name);
-                }
-            }
+            checked.push(Checked {
+                at: match f.line {
+                    0 => f.file.display().to_string(),
+                    line => format!("{}:{line}", f.file.display()),
+                },
+                place: f.place.clone(),
+                module: f.module.clone(),
+                refused: modules::check(&f.module, &f.config).err(),
+                warnings: warned
+                    .into_iter()
+                    .filter(|w| !allowed.contains(&w.name))
+                    .map(|w| (w.name, w.message))
+                    .collect(),
+            });
         }
+    }
+    print!(
+        "{}",
+        if as_json {
+            report::json(&checked)
+        } else {
+            report::text(&checked)
+        }
+    );
+    let refused = checked.iter().filter(|c| c.refused.is_some()).count();
+    if !empty.is_empty() {
+        return Err(format!("no wasmgate configuration in {}", empty.join(", ")));
     }
     if refused > 0 {
         return Err(format!("{refused} configuration(s) refused"));
