@@ -8,18 +8,21 @@
 //!   `--format json` prints one JSON document instead, for CI.
 //! - `wasmgate key new` prints a random API key and its `key_sha256`.
 //! - `wasmgate key hash` reads a key on stdin and prints its `key_sha256`.
+//! - `wasmgate token inspect` prints a JWT's header and claims (not verified) and, with
+//!   `--config`, what each authn configuration in that file answers to a request carrying it.
 
 use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::path::Path;
 use std::process::ExitCode;
 use wasmgate_cli::report::{self, Checked};
-use wasmgate_cli::{modules, sources, warnings};
+use wasmgate_cli::{modules, sources, token, warnings};
 
 const USAGE: &str =
     "usage: wasmgate check [--module gateway|tracing|authn|ratelimit] [--allow WARNING]... FILE...
        wasmgate key new
-       wasmgate key hash < key";
+       wasmgate key hash < key
+       wasmgate token inspect [--config FILE] [--path PATH] [--jwks FILE] TOKEN";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -28,6 +31,7 @@ fn main() -> ExitCode {
         ["check", rest @ ..] => check(rest),
         ["key", "new"] => key_new(),
         ["key", "hash"] => key_hash(),
+        ["token", "inspect", rest @ ..] => token_inspect(rest),
         _ => Err(USAGE.to_string()),
     };
     match result {
@@ -103,6 +107,46 @@ fn check(mut args: &[&str]) -> Result<(), String> {
     }
     if refused > 0 {
         return Err(format!("{refused} configuration(s) refused"));
+    }
+    Ok(())
+}
+
+fn token_inspect(mut args: &[&str]) -> Result<(), String> {
+    let (mut config, mut path, mut jwks) = (None, "/", None);
+    loop {
+        match args {
+            ["--config", file, rest @ ..] => (config, args) = (Some(*file), rest),
+            ["--path", p, rest @ ..] => (path, args) = (*p, rest),
+            ["--jwks", file, rest @ ..] => (jwks, args) = (Some(*file), rest),
+            _ => break,
+        }
+    }
+    let [token] = args else {
+        return Err(USAGE.to_string());
+    };
+    let (header, claims) = token::decode(token)?;
+    let pretty = |v: &serde_json::Value| serde_json::to_string_pretty(v).unwrap_or_default();
+    println!("header (not verified): {}", pretty(&header));
+    println!("claims (not verified): {}", pretty(&claims));
+    for line in token::times(&claims) {
+        println!("{line}");
+    }
+    let Some(config) = config else {
+        return Ok(());
+    };
+    let jwks = match jwks {
+        Some(file) => Some(std::fs::read(file).map_err(|e| format!("{file}: {e}"))?),
+        None => None,
+    };
+    for found in sources::find(Path::new(config), Some("authn"))? {
+        if let Some(answer) = token::verdict(&found, token, path, jwks.as_deref()) {
+            println!(
+                "{} {} ({}): {answer}",
+                found.file.display(),
+                found.place,
+                found.module
+            );
+        }
     }
     Ok(())
 }
