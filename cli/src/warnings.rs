@@ -11,7 +11,13 @@ pub struct Warning {
 }
 
 /// Every name `--allow` takes.
-pub const NAMES: [&str; 3] = ["path-normalization", "client-address", "header-key"];
+pub const NAMES: [&str; 5] = [
+    "path-normalization",
+    "client-address",
+    "header-key",
+    "short-secret",
+    "jwks-refresh",
+];
 
 /// The warnings of each configuration of one file, in order: a filter's chain is the wasmgate
 /// filters before it under the same connection manager.
@@ -30,10 +36,12 @@ pub fn for_file(found: &[Found]) -> Vec<Vec<Warning>> {
         .collect()
 }
 
-/// The warnings for one configuration. Both need the connection manager around the filter, so
-/// a bare configuration or an Istio plugin (whose listener Istio writes) gets none.
+/// The warnings for one configuration. Those about the listener need the connection manager
+/// around the filter, which a bare configuration or an Istio plugin (whose listener Istio
+/// writes) does not show.
 pub fn warnings(found: &Found, earlier: &[&Found]) -> Vec<Warning> {
-    let mut out = Vec::new();
+    let config: Value = serde_json::from_slice(&found.config).unwrap_or(Value::Null);
+    let mut out = authn_warnings(&found.module, &config);
     let Some(listener) = &found.listener else {
         return out;
     };
@@ -48,7 +56,6 @@ pub fn warnings(found: &Found, earlier: &[&Found]) -> Vec<Warning> {
         });
     }
     let remote_address = on("use_remote_address");
-    let config: Value = serde_json::from_slice(&found.config).unwrap_or(Value::Null);
     for (section, limits) in rate_limits(&found.module, &config) {
         let managed = managed_headers(section, &found.module, &config, earlier);
         for (rule, header) in header_keyed(limits) {
@@ -91,6 +98,69 @@ fn rate_limits<'a>(module: &str, config: &'a Value) -> Vec<(&'static str, &'a Va
             .collect(),
         _ => Vec::new(),
     }
+}
+
+/// Secrets shorter than their HMAC's output (RFC 7518 §3.2 requires at least that much) and
+/// remote key sets refreshed faster than a fetch may take.
+fn authn_warnings(module: &str, config: &Value) -> Vec<Warning> {
+    let authn = match module {
+        "authn" => Some(config),
+        "gateway" => config.get("authn"),
+        _ => None,
+    };
+    let providers = authn
+        .and_then(|a| a.get("providers"))
+        .and_then(Value::as_array);
+    let mut out = Vec::new();
+    for provider in providers.into_iter().flatten() {
+        let name = provider.get("name").and_then(Value::as_str).unwrap_or("?");
+        let algorithms = provider.get("algorithms").and_then(Value::as_array);
+        let needed = algorithms
+            .into_iter()
+            .flatten()
+            .filter_map(|a| match a.as_str()? {
+                "HS256" => Some(32),
+                "HS384" => Some(48),
+                "HS512" => Some(64),
+                _ => None,
+            })
+            .max();
+        let keys = provider.pointer("/jwks/keys").and_then(Value::as_array);
+        for key in keys.into_iter().flatten() {
+            let secret = key.get("k").and_then(Value::as_str);
+            let (Some(needed), Some(secret)) = (needed, secret) else {
+                continue;
+            };
+            let bytes = secret.trim_end_matches('=').len() * 3 / 4;
+            if bytes < needed {
+                let kid = key.get("kid").and_then(Value::as_str).unwrap_or("(no kid)");
+                out.push(Warning {
+                    name: "short-secret",
+                    message: format!(
+                        "provider {name}, key {kid}: a {bytes}-byte secret for an HMAC that \
+                         needs {needed} (RFC 7518 §3.2): short secrets can be guessed offline"
+                    ),
+                });
+            }
+        }
+        if let Some(remote) = provider.get("remote_jwks") {
+            let refresh = remote.get("refresh_seconds").and_then(Value::as_u64);
+            let timeout = remote.get("timeout_ms").and_then(Value::as_u64);
+            if let (Some(refresh), Some(timeout)) = (refresh, timeout) {
+                if refresh.saturating_mul(1000) <= timeout {
+                    out.push(Warning {
+                        name: "jwks-refresh",
+                        message: format!(
+                            "provider {name}: remote_jwks refresh_seconds ({refresh}) is not \
+                             longer than timeout_ms ({timeout}): a slow fetch is still running \
+                             when the next one is due"
+                        ),
+                    });
+                }
+            }
+        }
+    }
+    out
 }
 
 /// The identity headers an authn configuration sets and strips on every request.
@@ -270,5 +340,31 @@ mod tests {
         assert!(w[0]
             .message
             .starts_with("pre_auth: rule per-user keys on header x-user-id"));
+    }
+
+    #[test]
+    fn short_secrets_and_refreshes_faster_than_a_fetch() {
+        let provider = |algorithms: Value, k: &str| {
+            json!({"providers": [{"name": "idp", "algorithms": algorithms,
+                "jwks": {"keys": [{"kty": "oct", "kid": "hs", "k": k}]},
+                "remote_jwks": {"refresh_seconds": 5, "timeout_ms": 5000}}]})
+        };
+        // 16 bytes of secret; HS256 needs 32.
+        let short = provider(json!(["HS256"]), "MDEyMzQ1Njc4OWFiY2RlZg");
+        let w = warnings(&found("authn", short, None), &[]);
+        let names: Vec<_> = w.iter().map(|w| w.name).collect();
+        assert_eq!(names, ["short-secret", "jwks-refresh"]);
+        assert!(
+            w[0].message
+                .contains("a 16-byte secret for an HMAC that needs 32"),
+            "{w:?}"
+        );
+        let rsa_only = provider(json!(["RS256"]), "MDEyMzQ1Njc4OWFiY2RlZg");
+        assert_eq!(names(&found("authn", rsa_only, None)), ["jwks-refresh"]);
+        let gateway = json!({"authn": provider(json!(["HS512"]), &"QUFB".repeat(16))});
+        assert_eq!(
+            names(&found("gateway", gateway, None)),
+            ["short-secret", "jwks-refresh"]
+        );
     }
 }
