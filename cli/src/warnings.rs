@@ -352,8 +352,8 @@ mod tests {
         // 16 bytes of secret; HS256 needs 32.
         let short = provider(json!(["HS256"]), "MDEyMzQ1Njc4OWFiY2RlZg");
         let w = warnings(&found("authn", short, None), &[]);
-        let names: Vec<_> = w.iter().map(|w| w.name).collect();
-        assert_eq!(names, ["short-secret", "jwks-refresh"]);
+        let named: Vec<_> = w.iter().map(|w| w.name).collect();
+        assert_eq!(named, ["short-secret", "jwks-refresh"]);
         assert!(
             w[0].message
                 .contains("a 16-byte secret for an HMAC that needs 32"),
