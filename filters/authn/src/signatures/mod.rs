@@ -8,10 +8,12 @@
 //! RSA keys: odd n of 1024..=4096 bits (callers enforce RFC 7518's 2048 with `bits()`), odd
 //! 3 ≤ e < 2^33; the signature is the raw base64url-decoded bytes, exactly as long as n.
 
+mod ecdsa;
 mod ed25519;
 mod montgomery;
 mod rsa;
 
+pub use ecdsa::{Curve, EcdsaPublicKey};
 pub use ed25519::Ed25519PublicKey;
 pub use rsa::{RsaHash, RsaPublicKey};
 
