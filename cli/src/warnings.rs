@@ -11,12 +11,14 @@ pub struct Warning {
 }
 
 /// Every name `--allow` takes.
-pub const NAMES: [&str; 5] = [
+pub const NAMES: [&str; 7] = [
     "path-normalization",
     "client-address",
     "header-key",
     "short-secret",
     "jwks-refresh",
+    "any-issuer",
+    "any-audience",
 ];
 
 /// The warnings of each configuration of one file, in order: a filter's chain is the wasmgate
@@ -100,8 +102,9 @@ fn rate_limits<'a>(module: &str, config: &'a Value) -> Vec<(&'static str, &'a Va
     }
 }
 
-/// Secrets shorter than their HMAC's output (RFC 7518 §3.2 requires at least that much) and
-/// remote key sets refreshed faster than a fetch may take.
+/// Secrets shorter than their HMAC's output (RFC 7518 §3.2 requires at least that much),
+/// remote key sets refreshed faster than a fetch may take, and providers that skip the issuer
+/// or audience check.
 fn authn_warnings(module: &str, config: &Value) -> Vec<Warning> {
     let authn = match module {
         "authn" => Some(config),
@@ -142,6 +145,27 @@ fn authn_warnings(module: &str, config: &Value) -> Vec<Warning> {
                     ),
                 });
             }
+        }
+        let opted_out = |field: &str| provider.get(field).and_then(Value::as_bool) == Some(true);
+        if opted_out("accept_any_issuer") {
+            out.push(Warning {
+                name: "any-issuer",
+                message: format!(
+                    "provider {name}: accept_any_issuer: a token of any issuer its keys verify \
+                     is accepted, e.g. another tenant's of a shared identity provider \
+                     (docs/authn.md, Skipping the issuer or audience check)"
+                ),
+            });
+        }
+        if opted_out("accept_any_audience") {
+            out.push(Warning {
+                name: "any-audience",
+                message: format!(
+                    "provider {name}: accept_any_audience: a token minted for another API of \
+                     the same identity provider is accepted here (docs/authn.md, Skipping the \
+                     issuer or audience check)"
+                ),
+            });
         }
         if let Some(remote) = provider.get("remote_jwks") {
             let refresh = remote.get("refresh_seconds").and_then(Value::as_u64);
@@ -365,6 +389,46 @@ mod tests {
         assert_eq!(
             names(&found("gateway", gateway, None)),
             ["short-secret", "jwks-refresh"]
+        );
+    }
+
+    #[test]
+    fn each_skipped_claim_check() {
+        let provider = |extra: Value| {
+            let mut p = json!({"name": "idp", "issuer": "https://idp", "audiences": ["api"]});
+            if let (Some(p), Value::Object(extra)) = (p.as_object_mut(), extra) {
+                p.extend(extra);
+            }
+            json!({"providers": [p]})
+        };
+        assert!(names(&found("authn", provider(json!({})), None)).is_empty());
+        let off = json!({"accept_any_issuer": false, "accept_any_audience": false});
+        assert!(names(&found("authn", provider(off), None)).is_empty());
+        let w = warnings(
+            &found("authn", provider(json!({"accept_any_issuer": true})), None),
+            &[],
+        );
+        assert_eq!(w.len(), 1);
+        assert_eq!(w[0].name, "any-issuer");
+        assert!(w[0]
+            .message
+            .starts_with("provider idp: accept_any_issuer: a token of any issuer"));
+        let w = warnings(
+            &found(
+                "authn",
+                provider(json!({"accept_any_audience": true})),
+                None,
+            ),
+            &[],
+        );
+        assert_eq!(w.len(), 1);
+        assert_eq!(w[0].name, "any-audience");
+        assert!(w[0].message.contains("minted for another API"), "{w:?}");
+        let both = json!({"authn": provider(json!({"accept_any_issuer": true,
+            "accept_any_audience": true}))});
+        assert_eq!(
+            names(&found("gateway", both, None)),
+            ["any-issuer", "any-audience"]
         );
     }
 }

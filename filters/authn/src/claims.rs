@@ -7,9 +7,11 @@ use serde_json::{Map, Value};
 /// What a provider demands of registered claims.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimPolicy {
-    pub issuer: String,
-    /// Non-empty: the token's `aud` (string or array) must contain one of these.
-    pub audiences: Vec<String>,
+    /// The token's `iss` must equal it; `None` only with `accept_any_issuer`.
+    pub issuer: Option<String>,
+    /// Non-empty: the token's `aud` (string or array) must contain one of these; `None` only
+    /// with `accept_any_audience`.
+    pub audiences: Option<Vec<String>>,
     pub skew_secs: u64,
     pub require_exp: bool,
 }
@@ -40,7 +42,7 @@ pub fn issuer(claims: &Map<String, Value>) -> Option<&str> {
 impl ClaimPolicy {
     /// Checks every registered claim; returns `exp` (for the cache) on success.
     pub fn check(&self, claims: &Map<String, Value>, now_secs: u64) -> Result<Option<u64>, Denial> {
-        if issuer(claims) != Some(self.issuer.as_str()) {
+        if !self.issuer_accepted(claims) {
             return Err(Denial::WrongIssuer);
         }
         let exp = numeric_date(claims, "exp")?;
@@ -65,8 +67,19 @@ impl ClaimPolicy {
         Ok(exp)
     }
 
+    /// Whether the token's `iss` is this provider's (any, even none, with `accept_any_issuer`).
+    pub fn issuer_accepted(&self, claims: &Map<String, Value>) -> bool {
+        match &self.issuer {
+            Some(want) => issuer(claims) == Some(want.as_str()),
+            None => true,
+        }
+    }
+
     fn audience_matches(&self, aud: Option<&Value>) -> bool {
-        let accepted = |a: &str| self.audiences.iter().any(|x| x == a);
+        let Some(audiences) = &self.audiences else {
+            return true;
+        };
+        let accepted = |a: &str| audiences.iter().any(|x| x == a);
         match aud {
             Some(Value::String(a)) => accepted(a),
             Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).any(accepted),
@@ -84,8 +97,8 @@ mod tests {
 
     fn policy() -> ClaimPolicy {
         ClaimPolicy {
-            issuer: "https://iss".into(),
-            audiences: vec!["api".into(), "web".into()],
+            issuer: Some("https://iss".into()),
+            audiences: Some(vec!["api".into(), "web".into()]),
             skew_secs: 60,
             require_exp: true,
         }
@@ -192,5 +205,54 @@ mod tests {
         let mut c = claims(json!({}));
         c.remove("iss");
         assert_eq!(policy().check(&c, NOW), Err(Denial::WrongIssuer));
+    }
+
+    #[test]
+    fn opt_outs_skip_only_their_own_check() {
+        let any_issuer = ClaimPolicy {
+            issuer: None,
+            ..policy()
+        };
+        let any_audience = ClaimPolicy {
+            audiences: None,
+            ..policy()
+        };
+        let cases = [
+            (
+                json!({"iss": "https://evil"}),
+                Ok(Some(NOW + 10)),
+                Err(Denial::WrongIssuer),
+            ),
+            (
+                json!({"iss": 7}),
+                Ok(Some(NOW + 10)),
+                Err(Denial::WrongIssuer),
+            ),
+            (
+                json!({"aud": "other"}),
+                Err(Denial::WrongAudience),
+                Ok(Some(NOW + 10)),
+            ),
+            (
+                json!({"aud": 3}),
+                Err(Denial::WrongAudience),
+                Ok(Some(NOW + 10)),
+            ),
+            (
+                json!({"exp": NOW - 61}),
+                Err(Denial::Expired),
+                Err(Denial::Expired),
+            ),
+        ];
+        for (extra, issuer_verdict, audience_verdict) in cases {
+            let c = claims(extra.clone());
+            assert_eq!(any_issuer.check(&c, NOW), issuer_verdict, "{extra}");
+            assert_eq!(any_audience.check(&c, NOW), audience_verdict, "{extra}");
+        }
+        let mut bare = claims(json!({}));
+        bare.remove("iss");
+        bare.remove("aud");
+        assert_eq!(any_issuer.check(&bare, NOW), Err(Denial::WrongAudience));
+        assert_eq!(any_audience.check(&bare, NOW), Err(Denial::WrongIssuer));
     }
 }

@@ -36,8 +36,16 @@ pub struct RawAuthnConfig {
 #[serde(deny_unknown_fields)]
 pub struct RawProvider {
     pub name: String,
-    pub issuer: String,
-    pub audiences: Vec<String>,
+    #[serde(default)]
+    pub issuer: Option<String>,
+    /// Opt-out of the `iss` check (as Envoy's `jwt_authn` without `issuer`); never implied.
+    #[serde(default)]
+    pub accept_any_issuer: bool,
+    #[serde(default)]
+    pub audiences: Option<Vec<String>>,
+    /// Opt-out of the `aud` check (as Envoy's `jwt_authn` without `audiences`); never implied.
+    #[serde(default)]
+    pub accept_any_audience: bool,
     #[serde(default)]
     pub algorithms: Option<Vec<String>>,
     #[serde(default = "default_skew")]
@@ -411,15 +419,35 @@ fn short_hash(text: &str) -> String {
 impl RawProvider {
     fn compile(self) -> Result<Provider, ConfigError> {
         name("name", &self.name)?;
-        if self.issuer.is_empty() {
-            return Err(err("issuer", "must not be empty"));
-        }
-        if self.audiences.is_empty() || self.audiences.iter().any(String::is_empty) {
-            return Err(err(
-                "audiences",
-                "must list at least one non-empty audience",
-            ));
-        }
+        let issuer = match (self.issuer, self.accept_any_issuer) {
+            (Some(i), true) if !i.is_empty() => {
+                return Err(err(
+                    "accept_any_issuer",
+                    "conflicts with issuer: set one of them",
+                ))
+            }
+            (_, true) => None,
+            (None, false) => return Err(err("", "missing field `issuer`")),
+            (Some(i), false) if i.is_empty() => return Err(err("issuer", "must not be empty")),
+            (Some(i), false) => Some(i),
+        };
+        let audiences = match (self.audiences, self.accept_any_audience) {
+            (Some(a), true) if !a.is_empty() => {
+                return Err(err(
+                    "accept_any_audience",
+                    "conflicts with audiences: set one of them",
+                ))
+            }
+            (_, true) => None,
+            (None, false) => return Err(err("", "missing field `audiences`")),
+            (Some(a), false) if a.is_empty() || a.iter().any(String::is_empty) => {
+                return Err(err(
+                    "audiences",
+                    "must list at least one non-empty audience",
+                ))
+            }
+            (Some(a), false) => Some(a),
+        };
         let algorithms_listed = self.algorithms.is_some();
         let algorithms = match self.algorithms {
             None => Algorithm::ASYMMETRIC.to_vec(),
@@ -508,8 +536,8 @@ impl RawProvider {
         Ok(Provider {
             name: self.name,
             policy: ClaimPolicy {
-                issuer: self.issuer,
-                audiences: self.audiences,
+                issuer,
+                audiences,
                 skew_secs: self.clock_skew_seconds,
                 require_exp: self.require_exp,
             },
@@ -730,6 +758,14 @@ fn locations(providers: &[Provider], api_keys: Option<&ApiKeys>) -> Vec<Location
             }),
         }
     }
+    // Providers that name their issuer read first: a token with their `iss` is theirs, and a
+    // provider accepting any issuer takes only what they leave.
+    for location in &mut out {
+        location.readers.sort_by_key(|c| match c {
+            Credential::Jwt(p) => providers.get(*p).is_some_and(|p| p.policy.issuer.is_none()),
+            Credential::ApiKey => false,
+        });
+    }
     out
 }
 
@@ -817,6 +853,25 @@ impl RawAuthnConfig {
             }
         }
         let locations = locations(&providers, api_keys.as_ref());
+        for location in &locations {
+            let mut any_issuer = location.readers.iter().filter_map(|c| match c {
+                Credential::Jwt(p) => providers
+                    .get(*p)
+                    .filter(|p| p.policy.issuer.is_none())
+                    .map(|provider| (*p, provider)),
+                Credential::ApiKey => None,
+            });
+            if let (Some((_, first)), Some((second, _))) = (any_issuer.next(), any_issuer.next()) {
+                return Err(err(
+                    format!("providers[{second}].accept_any_issuer"),
+                    format!(
+                        "provider `{}` also accepts any issuer where this one reads tokens: \
+                         it would take every token there",
+                        first.name
+                    ),
+                ));
+            }
+        }
         Ok(AuthnConfig {
             realm,
             providers,

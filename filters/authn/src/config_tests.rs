@@ -201,6 +201,21 @@ fn rejections_name_the_field() {
         ("upper-case name", with(json!({"name": "IdP"})), "providers[0].name: must be 1-64 characters of a-z, 0-9, '_' or '-'"),
         ("issuer", with(json!({"issuer": ""})), "providers[0].issuer: must not be empty"),
         ("audiences", with(json!({"audiences": []})), "providers[0].audiences: must list at least one non-empty audience"),
+        ("issuer missing", with(json!({"issuer": null})), "providers[0]: missing field `issuer`"),
+        ("issuer missing, no opt-out", with(json!({"issuer": null, "accept_any_issuer": false})), "providers[0]: missing field `issuer`"),
+        ("audiences missing", with(json!({"audiences": null})), "providers[0]: missing field `audiences`"),
+        ("issuer and its opt-out", with(json!({"accept_any_issuer": true})), "providers[0].accept_any_issuer: conflicts with issuer: set one of them"),
+        ("audiences and their opt-out", with(json!({"accept_any_audience": true})), "providers[0].accept_any_audience: conflicts with audiences: set one of them"),
+        ("opt-out not a bool", with(json!({"issuer": null, "accept_any_issuer": "yes"})), "providers[0].accept_any_issuer: invalid type: string \"yes\", expected a boolean"),
+        (
+            "two providers of any issuer in one place",
+            json!({"providers": [
+                provider(),
+                {"name": "a", "accept_any_issuer": true, "audiences": ["x"], "jwks": jwks()},
+                {"name": "b", "accept_any_issuer": true, "audiences": ["y"], "jwks": jwks()}
+            ]}),
+            "providers[2].accept_any_issuer: provider `a` also accepts any issuer where this one reads tokens: it would take every token there",
+        ),
         ("algorithms empty", with(json!({"algorithms": []})), "providers[0].algorithms: must not be empty"),
         (
             "alg none",
@@ -287,4 +302,41 @@ fn rejections_name_the_field() {
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn issuer_and_audience_checks_are_skipped_only_when_asked_for() {
+    let c = compile(with(json!({}))).unwrap();
+    let policy = &c.providers[0].policy;
+    assert_eq!(policy.issuer.as_deref(), Some(ISSUER));
+    assert_eq!(policy.audiences, Some(vec![AUDIENCE.to_string()]));
+    let cases = [
+        json!({"issuer": null, "accept_any_issuer": true}),
+        json!({"issuer": "", "accept_any_issuer": true}),
+        json!({"audiences": null, "accept_any_audience": true}),
+        json!({"audiences": [], "accept_any_audience": true}),
+    ];
+    for patch in cases {
+        let c = compile(with(patch.clone())).unwrap();
+        let policy = &c.providers[0].policy;
+        let any_issuer = patch.get("accept_any_issuer").is_some();
+        assert_eq!(policy.issuer.is_none(), any_issuer, "{patch}");
+        assert_eq!(policy.audiences.is_none(), !any_issuer, "{patch}");
+    }
+}
+
+#[test]
+fn providers_that_name_their_issuer_read_a_shared_place_first() {
+    let any = json!({"name": "any", "accept_any_issuer": true, "audiences": ["x"], "jwks": jwks()});
+    let mut named = provider();
+    named["name"] = json!("named");
+    let elsewhere = json!({"name": "elsewhere", "accept_any_issuer": true, "audiences": ["y"],
+        "jwks": jwks(), "from": [{"header": "x-token"}]});
+    let c = compile(json!({"providers": [any, named, elsewhere]})).unwrap();
+    assert_eq!(c.locations.len(), 2);
+    assert_eq!(
+        c.locations[0].readers,
+        [Credential::Jwt(1), Credential::Jwt(0)]
+    );
+    assert_eq!(c.locations[1].readers, [Credential::Jwt(2)]);
 }

@@ -239,7 +239,7 @@ impl<H: Host + ?Sized> Request<'_, H> {
             Ok(j) => j,
             Err(d) => return JwtResult::Invalid(d),
         };
-        if crate::claims::issuer(&jwt.claims) != Some(provider.policy.issuer.as_str()) {
+        if !provider.policy.issuer_accepted(&jwt.claims) {
             return JwtResult::Invalid(Denial::WrongIssuer);
         }
         let Some(alg) =

@@ -670,3 +670,103 @@ fn unlisted_algorithms_default_to_what_the_inline_keys_verify() {
         );
     }
 }
+
+#[test]
+fn any_issuer_or_audience_passes_only_with_the_opt_out() {
+    let k = keys();
+    let foreign = k
+        .rsa
+        .sign(claims(
+            json!({"iss": "https://other-tenant", "aud": "other-api"}),
+        ))
+        .unwrap();
+    let no_iss_no_aud = k
+        .rsa
+        .sign(claims(json!({"iss": null, "aud": null})))
+        .unwrap();
+    let config = |patch: Value| {
+        let mut p = provider(jwks(&k));
+        if let (Some(p), Value::Object(patch)) = (p.as_object_mut(), patch) {
+            for (key, value) in patch {
+                if value.is_null() {
+                    p.remove(&key);
+                } else {
+                    p.insert(key, value);
+                }
+            }
+        }
+        json!({"providers": [p]})
+    };
+    let both = json!({"issuer": null, "accept_any_issuer": true,
+        "audiences": null, "accept_any_audience": true});
+    let cases = [
+        (
+            "strict",
+            json!({}),
+            Denial::WrongIssuer,
+            Denial::WrongIssuer,
+        ),
+        (
+            "any issuer",
+            json!({"issuer": null, "accept_any_issuer": true}),
+            Denial::WrongAudience,
+            Denial::WrongAudience,
+        ),
+        (
+            "any audience",
+            json!({"audiences": null, "accept_any_audience": true}),
+            Denial::WrongIssuer,
+            Denial::WrongIssuer,
+        ),
+    ];
+    for (name, patch, foreign_denial, bare_denial) in cases {
+        let mut h = Harness::new(config(patch));
+        assert_eq!(
+            h.bearer("/x", &foreign),
+            Outcome::Deny(foreign_denial),
+            "{name}"
+        );
+        assert_eq!(
+            h.bearer("/x", &no_iss_no_aud),
+            Outcome::Deny(bare_denial),
+            "{name}"
+        );
+    }
+    let mut h = Harness::new(config(both));
+    assert_eq!(h.bearer("/x", &foreign), Outcome::Allow);
+    assert_eq!(h.bearer("/x", &no_iss_no_aud), Outcome::Allow);
+    // The opt-outs skip only those two checks: the signature and times still count.
+    let forged = rsa_b()
+        .with_key_id("rsa-a")
+        .sign(claims(json!({"iss": "https://x"})))
+        .unwrap();
+    assert_eq!(h.bearer("/x", &forged), Outcome::Deny(Denial::BadSignature));
+    let expired = k
+        .rsa
+        .sign(claims(json!({"iss": "https://x", "exp": NOW - 120})))
+        .unwrap();
+    assert_eq!(h.bearer("/x", &expired), Outcome::Deny(Denial::Expired));
+}
+
+#[test]
+fn a_named_issuer_keeps_its_tokens_from_a_provider_of_any_issuer() {
+    let k = keys();
+    let any = json!({"name": "any", "accept_any_issuer": true, "audiences": [AUDIENCE],
+        "algorithms": ["ES256"], "jwks": {"keys": [es256_jwk(&k.es256, "es256")]}});
+    // Listed first, the provider of any issuer still reads after the named one.
+    let mut h = Harness::new(
+        json!({"providers": [any, provider(json!({"keys": [rsa_jwk(&k.rsa, "rsa-a")]}))]}),
+    );
+    let named = k.rsa.sign(claims(json!({}))).unwrap();
+    assert_eq!(h.bearer("/x", &named), Outcome::Allow);
+    assert_eq!(h.metric("provider_idp_allowed"), 1);
+    let other = k
+        .es256
+        .sign(claims(json!({"iss": "https://other"})))
+        .unwrap();
+    assert_eq!(h.bearer("/x", &other), Outcome::Allow);
+    assert_eq!(h.metric("provider_any_allowed"), 1);
+    // The named issuer's token signed by the other key is the named provider's to refuse.
+    let impostor = k.es256.sign(claims(json!({}))).unwrap();
+    assert_eq!(h.bearer("/x", &impostor), Outcome::Deny(Denial::UnknownKey));
+}
