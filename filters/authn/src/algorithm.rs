@@ -10,6 +10,7 @@ pub enum Algorithm {
     Ps512,
     Es256,
     Es384,
+    Es512,
     EdDsa,
     Hs256,
     Hs384,
@@ -23,12 +24,13 @@ pub enum KeyFamily {
     Rsa,
     P256,
     P384,
+    P521,
     Ed25519,
     Secret,
 }
 
 impl Algorithm {
-    pub const ALL: [Algorithm; 12] = [
+    pub const ALL: [Algorithm; 13] = [
         Algorithm::Rs256,
         Algorithm::Rs384,
         Algorithm::Rs512,
@@ -37,6 +39,7 @@ impl Algorithm {
         Algorithm::Ps512,
         Algorithm::Es256,
         Algorithm::Es384,
+        Algorithm::Es512,
         Algorithm::EdDsa,
         Algorithm::Hs256,
         Algorithm::Hs384,
@@ -44,7 +47,7 @@ impl Algorithm {
     ];
 
     /// The default list: every asymmetric algorithm. HMAC must be asked for explicitly.
-    pub const ASYMMETRIC: [Algorithm; 9] = [
+    pub const ASYMMETRIC: [Algorithm; 10] = [
         Algorithm::Rs256,
         Algorithm::Rs384,
         Algorithm::Rs512,
@@ -53,6 +56,7 @@ impl Algorithm {
         Algorithm::Ps512,
         Algorithm::Es256,
         Algorithm::Es384,
+        Algorithm::Es512,
         Algorithm::EdDsa,
     ];
 
@@ -71,6 +75,7 @@ impl Algorithm {
             Algorithm::Ps512 => "PS512",
             Algorithm::Es256 => "ES256",
             Algorithm::Es384 => "ES384",
+            Algorithm::Es512 => "ES512",
             Algorithm::EdDsa => "EdDSA",
             Algorithm::Hs256 => "HS256",
             Algorithm::Hs384 => "HS384",
@@ -88,6 +93,7 @@ impl Algorithm {
             | Algorithm::Ps512 => KeyFamily::Rsa,
             Algorithm::Es256 => KeyFamily::P256,
             Algorithm::Es384 => KeyFamily::P384,
+            Algorithm::Es512 => KeyFamily::P521,
             Algorithm::EdDsa => KeyFamily::Ed25519,
             Algorithm::Hs256 | Algorithm::Hs384 | Algorithm::Hs512 => KeyFamily::Secret,
         }
@@ -103,7 +109,7 @@ mod tests {
         for a in Algorithm::ALL {
             assert_eq!(Algorithm::from_name(a.name()), Some(a));
         }
-        for bad in ["none", "None", "rs256", "Ed25519", "ES512", ""] {
+        for bad in ["none", "None", "rs256", "Ed25519", "ES521", "es512", ""] {
             assert_eq!(Algorithm::from_name(bad), None, "{bad}");
         }
     }

@@ -458,7 +458,7 @@ impl RawProvider {
                     let alg = Algorithm::from_name(name).ok_or_else(|| {
                         err(
                             format!("algorithms[{i}]"),
-                            format!("unknown algorithm `{name}` (one of RS256/384/512, PS256/384/512, ES256/384, EdDSA, HS256/384/512; `none` is never accepted)"),
+                            format!("unknown algorithm `{name}` (one of RS256/384/512, PS256/384/512, ES256/384/512, EdDSA, HS256/384/512; `none` is never accepted)"),
                         )
                     })?;
                     if !out.contains(&alg) {

@@ -220,7 +220,7 @@ fn rejections_name_the_field() {
         (
             "alg none",
             with(json!({"algorithms": ["RS256", "none"]})),
-            "providers[0].algorithms[1]: unknown algorithm `none` (one of RS256/384/512, PS256/384/512, ES256/384, EdDSA, HS256/384/512; `none` is never accepted)",
+            "providers[0].algorithms[1]: unknown algorithm `none` (one of RS256/384/512, PS256/384/512, ES256/384/512, EdDSA, HS256/384/512; `none` is never accepted)",
         ),
         ("skew", with(json!({"clock_skew_seconds": 601})), "providers[0].clock_skew_seconds: must be at most 600"),
         ("max token", with(json!({"max_token_bytes": 10})), "providers[0].max_token_bytes: must be between 256 and 65536"),
@@ -236,6 +236,21 @@ fn rejections_name_the_field() {
         ("jwks small rsa", with(json!({"jwks": {"keys": [{"kty": "RSA", "n": "AQAB", "e": "AQAB"}]}})), "providers[0].jwks.keys[0]: RSA modulus of 17 bits; at least 2048 required"),
         ("jwks kty", with(json!({"jwks": {"keys": [{"kty": "XYZ"}]}})), "providers[0].jwks.keys[0]: unsupported key type `XYZ`"),
         ("jwks b64", with(json!({"jwks": {"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "a+b="}]}})), "providers[0].jwks.keys[0]: member `x` is not base64url without padding"),
+        (
+            "P-521 coordinate size",
+            with(json!({"jwks": {"keys": [{"kty": "EC", "crv": "P-521", "x": "AQAB".repeat(21) + "AQ", "y": "AQAB".repeat(22)}]}})),
+            "providers[0].jwks.keys[0]: `x`/`y` must be 66 bytes for P-521",
+        ),
+        (
+            "P-256 coordinates as P-521",
+            with(json!({"jwks": {"keys": [{"kty": "EC", "crv": "P-521", "x": "AQAB".repeat(10) + "AQA", "y": "AQAB".repeat(10) + "AQA"}]}})),
+            "providers[0].jwks.keys[0]: `x`/`y` must be 66 bytes for P-521",
+        ),
+        (
+            "P-521 point off the curve",
+            with(json!({"algorithms": ["ES512"], "jwks": {"keys": [{"kty": "EC", "crv": "P-521", "x": "AQAB".repeat(22), "y": "AQAB".repeat(22)}]}})),
+            "providers[0].jwks.keys[0]: not a valid ES512 key",
+        ),
         ("pem", with(json!({"jwks": null, "pem": [{"pem": "nope"}]})), "providers[0].pem[0].pem: not a PEM RSA, P-256, P-384 or Ed25519 public key"),
         ("remote cluster", with(json!({"jwks": null, "remote_jwks": {"cluster": ""}})), "providers[0].remote_jwks.cluster: must name an Envoy cluster"),
         ("remote path", with(json!({"remote_jwks": {"cluster": "c", "path": "x"}})), "providers[0].remote_jwks.path: must start with '/'"),
@@ -339,4 +354,20 @@ fn providers_that_name_their_issuer_read_a_shared_place_first() {
         [Credential::Jwt(1), Credential::Jwt(0)]
     );
     assert_eq!(c.locations[1].readers, [Credential::Jwt(2)]);
+}
+
+#[test]
+fn es512_keys_load_from_a_jwk() {
+    let key = Es512Key::new(b"config");
+    let c = compile(with(json!({"jwks": {"keys": [key.jwk("p521")]}}))).unwrap();
+    let p = &c.providers[0];
+    assert_eq!(p.algorithms, vec![Algorithm::Es512]);
+    assert_eq!(p.inline_keys.len(), 1);
+    let pinned = json!({"keys": [{"alg": "ES512", "use": "sig", "kid": "p521",
+        "kty": "EC", "crv": "P-521", "x": key.jwk("p521")["x"], "y": key.jwk("p521")["y"]}]});
+    let c = compile(with(
+        json!({"jwks": pinned, "algorithms": ["ES384", "ES512"]}),
+    ))
+    .unwrap();
+    assert_eq!(c.providers[0].inline_keys.len(), 1);
 }

@@ -99,11 +99,12 @@ fn jwk_keys(jwk: &Jwk, allowed: &[Algorithm], allow_secrets: bool) -> Result<Vec
             check_rsa_size(&n)?;
             (KeyFamily::Rsa, vec![n, member(&jwk.e, "e")?])
         }
-        ("EC", Some(crv @ ("P-256" | "P-384"))) => {
-            let (family, len) = if crv == "P-256" {
-                (KeyFamily::P256, 32)
-            } else {
-                (KeyFamily::P384, 48)
+        ("EC", Some(crv @ ("P-256" | "P-384" | "P-521"))) => {
+            // RFC 7518 §6.2.1.2: each coordinate is exactly the field size (66 bytes for P-521).
+            let (family, len) = match crv {
+                "P-256" => (KeyFamily::P256, 32),
+                "P-384" => (KeyFamily::P384, 48),
+                _ => (KeyFamily::P521, 66),
             };
             let (x, y) = (member(&jwk.x, "x")?, member(&jwk.y, "y")?);
             if x.len() != len || y.len() != len {
@@ -127,7 +128,7 @@ fn jwk_keys(jwk: &Jwk, allowed: &[Algorithm], allow_secrets: bool) -> Result<Vec
     };
     let material = match (family, owned.as_slice()) {
         (KeyFamily::Rsa, [n, e]) => KeyMaterial::Rsa { n, e },
-        (KeyFamily::P256 | KeyFamily::P384, [point]) => KeyMaterial::Ec(point),
+        (KeyFamily::P256 | KeyFamily::P384 | KeyFamily::P521, [point]) => KeyMaterial::Ec(point),
         (KeyFamily::Ed25519, [x]) => KeyMaterial::Ed25519(x),
         (KeyFamily::Secret, [k]) => KeyMaterial::Secret(k),
         _ => return Err("inconsistent key material".into()),

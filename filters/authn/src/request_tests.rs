@@ -770,3 +770,58 @@ fn a_named_issuer_keeps_its_tokens_from_a_provider_of_any_issuer() {
     let impostor = k.es256.sign(claims(json!({}))).unwrap();
     assert_eq!(h.bearer("/x", &impostor), Outcome::Deny(Denial::UnknownKey));
 }
+
+#[test]
+fn es512_tokens_verify_with_a_p521_key() {
+    let key = Es512Key::new(b"request");
+    let other = Es512Key::new(b"other");
+    let mut h = Harness::new(json!({"providers": [{
+        "name": "idp", "issuer": ISSUER, "audiences": [AUDIENCE],
+        "jwks": {"keys": [key.jwk("p521")]},
+        "claim_headers": [{"claim": "sub", "header": "x-user-id"}]
+    }]}));
+    let good = key.sign(Some("p521"), &claims(json!({})));
+    assert_eq!(h.bearer("/x", &good), Outcome::Allow);
+    assert_eq!(h.host.request_header("x-user-id").as_deref(), Some("alice"));
+    let kid_less = key.sign(None, &claims(json!({"sub": "bob"})));
+    assert_eq!(h.bearer("/x", &kid_less), Outcome::Allow);
+    let forged = other.sign(Some("p521"), &claims(json!({})));
+    assert_eq!(h.bearer("/x", &forged), Outcome::Deny(Denial::BadSignature));
+    let mut tampered = good.clone();
+    tampered.pop();
+    tampered.push(if good.ends_with('A') { 'B' } else { 'A' });
+    assert_eq!(
+        h.bearer("/x", &tampered),
+        Outcome::Deny(Denial::BadSignature)
+    );
+    // An ES512 signature must be r ‖ s of 66 bytes each, nothing else.
+    let (input, signature) = good.rsplit_once('.').unwrap();
+    let mut der_sized = crate::token::decode_b64url(signature).unwrap();
+    der_sized.push(0);
+    let long = format!("{input}.{}", crate::token::encode_b64url(&der_sized));
+    assert_eq!(h.bearer("/x", &long), Outcome::Deny(Denial::BadSignature));
+    let point = key.point();
+    let v = crate::verifier::Verifier::new(
+        crate::algorithm::Algorithm::Es512,
+        &crate::verifier::KeyMaterial::Ec(&point),
+    )
+    .unwrap();
+    assert_eq!(v.algorithm(), crate::algorithm::Algorithm::Es512);
+}
+
+#[test]
+fn an_es512_token_needs_a_p521_key() {
+    let k = keys();
+    let mut h = harness(&k, json!({}));
+    // The provider lists no ES512: refused before any key is looked up.
+    let t = Es512Key::new(b"x").sign(Some("es256"), &claims(json!({})));
+    assert_eq!(
+        h.bearer("/x", &t),
+        Outcome::Deny(Denial::AlgorithmNotAllowed)
+    );
+    // Listed, but its keys are of other curves: no P-256 key verifies ES512.
+    let mut p = provider(jwks(&k));
+    p["algorithms"] = json!(["ES256", "ES384", "ES512"]);
+    let mut h = Harness::new(json!({"providers": [p]}));
+    assert_eq!(h.bearer("/x", &t), Outcome::Deny(Denial::UnknownKey));
+}

@@ -78,3 +78,47 @@ pub fn raw_hs256(header: &Value, claims: &Value, secret: &[u8]) -> String {
     let tag = HS256Key::from_bytes(secret).authentication_tag(input.as_bytes());
     format!("{input}.{}", encode_b64url(&tag))
 }
+
+/// A P-521 key (jwt-simple has no ES512), derived from `seed` so tests are repeatable.
+pub struct Es512Key(p521::ecdsa::SigningKey);
+
+impl Es512Key {
+    pub fn new(seed: &[u8]) -> Self {
+        use sha2::{Digest, Sha512};
+        // 66 bytes below 2^512: always a valid P-521 scalar.
+        let mut scalar = vec![0u8; 2];
+        scalar.extend_from_slice(&Sha512::digest(seed));
+        Self(p521::ecdsa::SigningKey::from_slice(&scalar).unwrap())
+    }
+
+    /// `04 ‖ x ‖ y`, 133 bytes.
+    pub fn point(&self) -> Vec<u8> {
+        self.0
+            .verifying_key()
+            .to_sec1_point(false)
+            .as_bytes()
+            .to_vec()
+    }
+
+    pub fn jwk(&self, kid: &str) -> Value {
+        let p = self.point();
+        json!({"kty": "EC", "crv": "P-521", "kid": kid,
+            "x": encode_b64url(&p[1..67]), "y": encode_b64url(&p[67..])})
+    }
+
+    /// An ES512 token over `claims` (RFC 7518 §3.4: the signature is `r ‖ s`, 132 bytes).
+    pub fn sign(&self, kid: Option<&str>, claims: &impl serde::Serialize) -> String {
+        use p521::ecdsa::signature::Signer;
+        let mut header = json!({"alg": "ES512", "typ": "JWT"});
+        if let Some(kid) = kid {
+            header["kid"] = json!(kid);
+        }
+        let input = format!(
+            "{}.{}",
+            encode_b64url(header.to_string().as_bytes()),
+            encode_b64url(serde_json::to_string(claims).unwrap().as_bytes())
+        );
+        let signature: p521::ecdsa::Signature = self.0.sign(input.as_bytes());
+        format!("{input}.{}", encode_b64url(&signature.to_bytes()))
+    }
+}

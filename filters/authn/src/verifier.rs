@@ -2,11 +2,12 @@
 //! The request path hands it the token parts and gets a yes/no; which implementation sits
 //! behind each algorithm is decided here only.
 //!
-//! RS256/384/512, ES256/ES384 and EdDSA use the Wasm-tuned verifiers in `signatures` (checked
-//! against jwt-simple and RustCrypto in tests); PS*, HS* use jwt-simple's `verify_token`, which also
-//! re-checks the header `alg` against the key type; its own time checks are switched off (we
-//! check claims ourselves in `claims.rs`, with the provider's skew). jwt-simple's RSA keys remain
-//! as the fallback for a key `signatures` does not take (exponent or size outside its range).
+//! RS256/384/512, ES256/384/512 and EdDSA use the Wasm-tuned verifiers in `signatures` (checked
+//! against jwt-simple or the RustCrypto crates in tests); PS*, HS* use jwt-simple's
+//! `verify_token`, which also re-checks the header `alg` against the key type; its own time
+//! checks are switched off (we check claims ourselves in `claims.rs`, with the provider's skew).
+//! jwt-simple's RSA keys remain as the fallback for a key `signatures` does not take (exponent
+//! or size outside its range).
 
 use crate::algorithm::Algorithm;
 use crate::signatures;
@@ -15,7 +16,7 @@ use jwt_simple::prelude::*;
 pub enum Verifier {
     FastRsa(signatures::RsaPublicKey, signatures::RsaHash, Algorithm),
     FastEd25519(signatures::Ed25519PublicKey),
-    /// ES256/ES384 (the key's curve decides which).
+    /// ES256/ES384/ES512: the key's curve decides which.
     Ecdsa(signatures::EcdsaPublicKey),
     Rs256(RS256PublicKey),
     Rs384(RS384PublicKey),
@@ -84,13 +85,14 @@ impl Verifier {
                 };
                 return signatures::Ed25519PublicKey::from_bytes(x).map(Verifier::FastEd25519);
             }
-            Algorithm::Es256 | Algorithm::Es384 => {
+            Algorithm::Es256 | Algorithm::Es384 | Algorithm::Es512 => {
                 let KeyMaterial::Ec(point) = material else {
                     return None;
                 };
                 let curve = match alg {
                     Algorithm::Es256 => signatures::Curve::P256,
-                    _ => signatures::Curve::P384,
+                    Algorithm::Es384 => signatures::Curve::P384,
+                    _ => signatures::Curve::P521,
                 };
                 return signatures::EcdsaPublicKey::from_sec1(curve, point).map(Verifier::Ecdsa);
             }
@@ -153,7 +155,8 @@ impl Verifier {
             Verifier::FastEd25519(_) => Algorithm::EdDsa,
             Verifier::Ecdsa(k) => match k.curve() {
                 signatures::Curve::P256 => Algorithm::Es256,
-                signatures::Curve::P384 | signatures::Curve::P521 => Algorithm::Es384,
+                signatures::Curve::P384 => Algorithm::Es384,
+                signatures::Curve::P521 => Algorithm::Es512,
             },
             Verifier::Rs256(_) => Algorithm::Rs256,
             Verifier::Rs384(_) => Algorithm::Rs384,
