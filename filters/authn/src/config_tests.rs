@@ -234,6 +234,11 @@ fn rejections_name_the_field() {
         ("jwks not jwks", with(json!({"jwks": {"nope": 1}})), "providers[0].jwks: not a JWKS document: missing field `keys`"),
         ("jwks key", with(json!({"jwks": {"keys": [{"kty": "RSA", "e": "AQAB"}]}})), "providers[0].jwks.keys[0]: missing member `n`"),
         ("jwks small rsa", with(json!({"jwks": {"keys": [{"kty": "RSA", "n": "AQAB", "e": "AQAB"}]}})), "providers[0].jwks.keys[0]: RSA modulus of 17 bits; at least 2048 required"),
+        (
+            "short secret",
+            with(json!({"algorithms": ["HS256"], "jwks": {"keys": [oct_jwk(b"0123456789a", "hs")]}})),
+            "providers[0].jwks.keys[0]: secret of 11 bytes; at least 12 required",
+        ),
         ("jwks kty", with(json!({"jwks": {"keys": [{"kty": "XYZ"}]}})), "providers[0].jwks.keys[0]: unsupported key type `XYZ`"),
         ("jwks b64", with(json!({"jwks": {"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "a+b="}]}})), "providers[0].jwks.keys[0]: member `x` is not base64url without padding"),
         (
@@ -251,7 +256,7 @@ fn rejections_name_the_field() {
             with(json!({"algorithms": ["ES512"], "jwks": {"keys": [{"kty": "EC", "crv": "P-521", "x": "AQAB".repeat(22), "y": "AQAB".repeat(22)}]}})),
             "providers[0].jwks.keys[0]: not a valid ES512 key",
         ),
-        ("pem", with(json!({"jwks": null, "pem": [{"pem": "nope"}]})), "providers[0].pem[0].pem: not a PEM RSA, P-256, P-384 or Ed25519 public key"),
+        ("pem", with(json!({"jwks": null, "pem": [{"pem": "nope"}]})), "providers[0].pem[0].pem: not a PEM RSA, P-256, P-384, P-521 or Ed25519 public key: no `PUBLIC KEY` or `RSA PUBLIC KEY` block"),
         ("remote cluster", with(json!({"jwks": null, "remote_jwks": {"cluster": ""}})), "providers[0].remote_jwks.cluster: must name an Envoy cluster"),
         ("remote path", with(json!({"remote_jwks": {"cluster": "c", "path": "x"}})), "providers[0].remote_jwks.path: must start with '/'"),
         ("remote refresh", with(json!({"remote_jwks": {"cluster": "c", "refresh_seconds": 0}})), "providers[0].remote_jwks.refresh_seconds: must be > 0"),
@@ -357,7 +362,7 @@ fn providers_that_name_their_issuer_read_a_shared_place_first() {
 }
 
 #[test]
-fn es512_keys_load_from_a_jwk() {
+fn es512_keys_load_from_a_jwk_or_pem() {
     let key = Es512Key::new(b"config");
     let c = compile(with(json!({"jwks": {"keys": [key.jwk("p521")]}}))).unwrap();
     let p = &c.providers[0];
@@ -370,4 +375,6 @@ fn es512_keys_load_from_a_jwk() {
     ))
     .unwrap();
     assert_eq!(c.providers[0].inline_keys.len(), 1);
+    let c = compile(with(json!({"jwks": null, "pem": [{"pem": key.pem()}]}))).unwrap();
+    assert_eq!(c.providers[0].algorithms, vec![Algorithm::Es512]);
 }

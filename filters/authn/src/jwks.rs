@@ -5,6 +5,7 @@
 
 use crate::algorithm::{Algorithm, KeyFamily};
 use crate::apikey::sha256;
+use crate::spki::{self, SpkiKey};
 use crate::token::decode_b64url;
 use crate::verifier::{KeyMaterial, Verifier};
 use serde::Deserialize;
@@ -116,7 +117,17 @@ fn jwk_keys(jwk: &Jwk, allowed: &[Algorithm], allow_secrets: bool) -> Result<Vec
             (family, vec![point])
         }
         ("OKP", Some("Ed25519")) => (KeyFamily::Ed25519, vec![member(&jwk.x, "x")?]),
-        ("oct", _) if allow_secrets => (KeyFamily::Secret, vec![member(&jwk.k, "k")?]),
+        ("oct", _) if allow_secrets => {
+            let k = member(&jwk.k, "k")?;
+            if k.len() < crate::mac::MIN_SECRET_BYTES {
+                return Err(format!(
+                    "secret of {} bytes; at least {} required",
+                    k.len(),
+                    crate::mac::MIN_SECRET_BYTES
+                ));
+            }
+            (KeyFamily::Secret, vec![k])
+        }
         ("oct", _) => return Ok(Vec::new()),
         (kty, crv) => {
             return Err(format!(
@@ -202,58 +213,26 @@ impl KeySet {
         Ok((Self { keys }, skipped))
     }
 
-    /// A PEM public key (RSA, P-256, P-384 or Ed25519 `SubjectPublicKeyInfo`).
+    /// A PEM public key: an RSA, P-256, P-384, P-521 or Ed25519 `SubjectPublicKeyInfo`
+    /// (`PUBLIC KEY`), or a PKCS#1 `RSA PUBLIC KEY`.
     pub fn from_pem(
         kid: Option<String>,
         pem: &str,
         allowed: &[Algorithm],
     ) -> Result<Vec<Key>, String> {
-        use jwt_simple::prelude::{ECDSAP256PublicKeyLike, ECDSAP384PublicKeyLike};
-        let pem = pem.trim();
-        if let Ok(rsa) = jwt_simple::prelude::RS256PublicKey::from_pem(pem) {
-            let c = rsa.to_components();
-            check_rsa_size(&c.n)?;
-            let material = KeyMaterial::Rsa { n: &c.n, e: &c.e };
-            let fp = fingerprint(KeyFamily::Rsa, &[&c.n, &c.e]);
-            return build(kid, KeyFamily::Rsa, &material, None, allowed, fp);
-        }
-        if let Ok(k) = jwt_simple::prelude::ES256PublicKey::from_pem(pem) {
-            let point = k.public_key().to_bytes_uncompressed();
-            let fp = fingerprint(KeyFamily::P256, &[&point]);
-            return build(
-                kid,
-                KeyFamily::P256,
-                &KeyMaterial::Ec(&point),
-                None,
-                allowed,
-                fp,
-            );
-        }
-        if let Ok(k) = jwt_simple::prelude::ES384PublicKey::from_pem(pem) {
-            let point = k.public_key().to_bytes_uncompressed();
-            let fp = fingerprint(KeyFamily::P384, &[&point]);
-            return build(
-                kid,
-                KeyFamily::P384,
-                &KeyMaterial::Ec(&point),
-                None,
-                allowed,
-                fp,
-            );
-        }
-        if let Ok(k) = jwt_simple::prelude::Ed25519PublicKey::from_pem(pem) {
-            let x = k.to_bytes();
-            let fp = fingerprint(KeyFamily::Ed25519, &[&x]);
-            return build(
-                kid,
-                KeyFamily::Ed25519,
-                &KeyMaterial::Ed25519(&x),
-                None,
-                allowed,
-                fp,
-            );
-        }
-        Err("not a PEM RSA, P-256, P-384 or Ed25519 public key".into())
+        const EXPECTED: &str = "not a PEM RSA, P-256, P-384, P-521 or Ed25519 public key";
+        let (kind, der) = spki::pem_der(pem).map_err(|e| format!("{EXPECTED}: {e}"))?;
+        let key = spki::parse_pem_der(kind, &der).map_err(|e| format!("{EXPECTED}: {e}"))?;
+        let (family, material, parts): (_, _, Vec<&[u8]>) = match key {
+            SpkiKey::Rsa { n, e } => {
+                check_rsa_size(n)?;
+                (KeyFamily::Rsa, KeyMaterial::Rsa { n, e }, vec![n, e])
+            }
+            SpkiKey::Ec { family, point } => (family, KeyMaterial::Ec(point), vec![point]),
+            SpkiKey::Ed25519(x) => (KeyFamily::Ed25519, KeyMaterial::Ed25519(x), vec![x]),
+        };
+        let fp = fingerprint(family, &parts);
+        build(kid, family, &material, None, allowed, fp)
     }
 
     /// Verifiers: one per key and accepted algorithm.

@@ -10,11 +10,13 @@ mod claims;
 pub mod config;
 mod denial;
 mod jwks;
+mod mac;
 mod metrics;
 mod remote;
 mod request;
 mod signatures;
 mod source;
+mod spki;
 mod state;
 #[cfg(test)]
 mod testkit;

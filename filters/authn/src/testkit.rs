@@ -106,6 +106,14 @@ impl Es512Key {
             "x": encode_b64url(&p[1..67]), "y": encode_b64url(&p[67..])})
     }
 
+    pub fn pem(&self) -> String {
+        use p521::pkcs8::EncodePublicKey;
+        self.0
+            .verifying_key()
+            .to_public_key_pem(p521::pkcs8::LineEnding::LF)
+            .unwrap()
+    }
+
     /// An ES512 token over `claims` (RFC 7518 §3.4: the signature is `r ‖ s`, 132 bytes).
     pub fn sign(&self, kid: Option<&str>, claims: &impl serde::Serialize) -> String {
         use p521::ecdsa::signature::Signer;

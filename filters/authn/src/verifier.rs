@@ -3,7 +3,8 @@
 //! behind each algorithm is decided here only.
 //!
 //! RS256/384/512, ES256/384/512 and EdDSA use the Wasm-tuned verifiers in `signatures` (checked
-//! against jwt-simple or the RustCrypto crates in tests); PS*, HS* use jwt-simple's
+//! against jwt-simple or the RustCrypto crates in tests), HS* the `hmac` crate (`mac.rs`, checked
+//! against jwt-simple); PS* use jwt-simple's
 //! `verify_token`, which also re-checks the header `alg` against the key type; its own time
 //! checks are switched off (we check claims ourselves in `claims.rs`, with the provider's skew).
 //! jwt-simple's RSA keys remain as the fallback for a key `signatures` does not take (exponent
@@ -18,6 +19,8 @@ pub enum Verifier {
     FastEd25519(signatures::Ed25519PublicKey),
     /// ES256/ES384/ES512: the key's curve decides which.
     Ecdsa(signatures::EcdsaPublicKey),
+    /// HS256/384/512.
+    Hmac(crate::mac::HmacKey),
     Rs256(RS256PublicKey),
     Rs384(RS384PublicKey),
     Rs512(RS512PublicKey),
@@ -27,9 +30,6 @@ pub enum Verifier {
     Es256(ES256PublicKey),
     Es384(ES384PublicKey),
     EdDsa(Ed25519PublicKey),
-    Hs256(HS256Key),
-    Hs384(HS384Key),
-    Hs512(HS512Key),
 }
 
 impl std::fmt::Debug for Verifier {
@@ -96,6 +96,17 @@ impl Verifier {
                 };
                 return signatures::EcdsaPublicKey::from_sec1(curve, point).map(Verifier::Ecdsa);
             }
+            Algorithm::Hs256 | Algorithm::Hs384 | Algorithm::Hs512 => {
+                let KeyMaterial::Secret(k) = material else {
+                    return None;
+                };
+                let bits = match alg {
+                    Algorithm::Hs256 => 256,
+                    Algorithm::Hs384 => 384,
+                    _ => 512,
+                };
+                return crate::mac::HmacKey::new(bits, k).map(Verifier::Hmac);
+            }
             _ => return None,
         };
         let KeyMaterial::Rsa { n, e } = material else {
@@ -135,15 +146,6 @@ impl Verifier {
             (Algorithm::EdDsa, KeyMaterial::Ed25519(x)) => {
                 Verifier::EdDsa(Ed25519PublicKey::from_bytes(x).ok()?)
             }
-            (Algorithm::Hs256, KeyMaterial::Secret(k)) if !k.is_empty() => {
-                Verifier::Hs256(HS256Key::from_bytes(k))
-            }
-            (Algorithm::Hs384, KeyMaterial::Secret(k)) if !k.is_empty() => {
-                Verifier::Hs384(HS384Key::from_bytes(k))
-            }
-            (Algorithm::Hs512, KeyMaterial::Secret(k)) if !k.is_empty() => {
-                Verifier::Hs512(HS512Key::from_bytes(k))
-            }
             _ => return None,
         };
         Some(v)
@@ -167,9 +169,11 @@ impl Verifier {
             Verifier::Es256(_) => Algorithm::Es256,
             Verifier::Es384(_) => Algorithm::Es384,
             Verifier::EdDsa(_) => Algorithm::EdDsa,
-            Verifier::Hs256(_) => Algorithm::Hs256,
-            Verifier::Hs384(_) => Algorithm::Hs384,
-            Verifier::Hs512(_) => Algorithm::Hs512,
+            Verifier::Hmac(k) => match k.bits() {
+                256 => Algorithm::Hs256,
+                384 => Algorithm::Hs384,
+                _ => Algorithm::Hs512,
+            },
         }
     }
 
@@ -180,6 +184,7 @@ impl Verifier {
             Verifier::FastRsa(k, hash, _) => k.verify_pkcs1v15(*hash, signing_input, signature),
             Verifier::FastEd25519(k) => k.verify(signing_input, signature),
             Verifier::Ecdsa(k) => k.verify(signing_input, signature),
+            Verifier::Hmac(k) => k.verify(signing_input, signature),
             Verifier::Rs256(k) => k.verify_token::<NoCustomClaims>(token, o).is_ok(),
             Verifier::Rs384(k) => k.verify_token::<NoCustomClaims>(token, o).is_ok(),
             Verifier::Rs512(k) => k.verify_token::<NoCustomClaims>(token, o).is_ok(),
@@ -189,9 +194,6 @@ impl Verifier {
             Verifier::Es256(k) => k.verify_token::<NoCustomClaims>(token, o).is_ok(),
             Verifier::Es384(k) => k.verify_token::<NoCustomClaims>(token, o).is_ok(),
             Verifier::EdDsa(k) => k.verify_token::<NoCustomClaims>(token, o).is_ok(),
-            Verifier::Hs256(k) => k.verify_token::<NoCustomClaims>(token, o).is_ok(),
-            Verifier::Hs384(k) => k.verify_token::<NoCustomClaims>(token, o).is_ok(),
-            Verifier::Hs512(k) => k.verify_token::<NoCustomClaims>(token, o).is_ok(),
         }
     }
 }
