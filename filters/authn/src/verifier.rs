@@ -2,13 +2,13 @@
 //! The request path hands it the token parts and gets a yes/no; which implementation sits
 //! behind each algorithm is decided here only.
 //!
-//! RS256/384/512, ES256/384/512 and EdDSA use the Wasm-tuned verifiers in `signatures` (checked
-//! against jwt-simple or the RustCrypto crates in tests), HS* the `hmac` crate (`mac.rs`, checked
-//! against jwt-simple); PS* use jwt-simple's
-//! `verify_token`, which also re-checks the header `alg` against the key type; its own time
-//! checks are switched off (we check claims ourselves in `claims.rs`, with the provider's skew).
-//! jwt-simple's RSA keys remain as the fallback for a key `signatures` does not take (exponent
-//! or size outside its range).
+//! RS256/384/512 (PKCS#1 v1.5), PS256/384/512 (PSS), ES256/384/512 and EdDSA use the Wasm-tuned
+//! verifiers in `signatures` (checked against jwt-simple or the RustCrypto crates in tests), HS*
+//! the `hmac` crate (`mac.rs`, checked against jwt-simple). jwt-simple's `verify_token` remains
+//! the reference in tests and the fallback for an RSA key `signatures` does not take (exponent or
+//! size outside its range); it also re-checks the header `alg` against the key type, and its own
+//! time checks are switched off (we check claims ourselves in `claims.rs`, with the provider's
+//! skew).
 
 use crate::algorithm::Algorithm;
 use crate::signatures;
@@ -16,6 +16,7 @@ use jwt_simple::prelude::*;
 
 pub enum Verifier {
     FastRsa(signatures::RsaPublicKey, signatures::RsaHash, Algorithm),
+    FastRsaPss(signatures::RsaPublicKey, signatures::RsaHash, Algorithm),
     FastEd25519(signatures::Ed25519PublicKey),
     /// ES256/ES384/ES512: the key's curve decides which.
     Ecdsa(signatures::EcdsaPublicKey),
@@ -79,6 +80,9 @@ impl Verifier {
             Algorithm::Rs256 => signatures::RsaHash::Sha256,
             Algorithm::Rs384 => signatures::RsaHash::Sha384,
             Algorithm::Rs512 => signatures::RsaHash::Sha512,
+            Algorithm::Ps256 => signatures::RsaHash::Sha256,
+            Algorithm::Ps384 => signatures::RsaHash::Sha384,
+            Algorithm::Ps512 => signatures::RsaHash::Sha512,
             Algorithm::EdDsa => {
                 let KeyMaterial::Ed25519(x) = material else {
                     return None;
@@ -107,13 +111,17 @@ impl Verifier {
                 };
                 return crate::mac::HmacKey::new(bits, k).map(Verifier::Hmac);
             }
-            _ => return None,
         };
         let KeyMaterial::Rsa { n, e } = material else {
             return None;
         };
         let key = signatures::RsaPublicKey::from_components(n, e).filter(|k| k.bits() >= 2048)?;
-        Some(Verifier::FastRsa(key, hash, alg))
+        Some(match alg {
+            Algorithm::Ps256 | Algorithm::Ps384 | Algorithm::Ps512 => {
+                Verifier::FastRsaPss(key, hash, alg)
+            }
+            _ => Verifier::FastRsa(key, hash, alg),
+        })
     }
 
     /// jwt-simple's verifier for `alg` (the reference the fast ones are checked against).
@@ -153,7 +161,7 @@ impl Verifier {
 
     pub fn algorithm(&self) -> Algorithm {
         match self {
-            Verifier::FastRsa(_, _, alg) => *alg,
+            Verifier::FastRsa(_, _, alg) | Verifier::FastRsaPss(_, _, alg) => *alg,
             Verifier::FastEd25519(_) => Algorithm::EdDsa,
             Verifier::Ecdsa(k) => match k.curve() {
                 signatures::Curve::P256 => Algorithm::Es256,
@@ -182,6 +190,7 @@ impl Verifier {
         let o = Some(signature_only_options());
         match self {
             Verifier::FastRsa(k, hash, _) => k.verify_pkcs1v15(*hash, signing_input, signature),
+            Verifier::FastRsaPss(k, hash, _) => k.verify_pss(*hash, signing_input, signature),
             Verifier::FastEd25519(k) => k.verify(signing_input, signature),
             Verifier::Ecdsa(k) => k.verify(signing_input, signature),
             Verifier::Hmac(k) => k.verify(signing_input, signature),

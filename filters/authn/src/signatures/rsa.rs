@@ -1,9 +1,11 @@
-//! RSASSA-PKCS1-v1_5 verification (RS256/RS384/RS512) over the wasm32-shaped Montgomery code.
+//! RSA signature verification over the wasm32-shaped Montgomery code: RSASSA-PKCS1-v1_5
+//! (RS256/RS384/RS512) here, RSASSA-PSS (PS256/PS384/PS512) with its encoding check in `pss.rs`.
 //!
-//! The decrypted block is never parsed: the expected EMSA-PKCS1-v1_5 encoding of the message is
+//! A PKCS#1 v1.5 block is never parsed: the expected EMSA-PKCS1-v1_5 encoding of the message is
 //! rebuilt and compared whole (RFC 8017 §8.2.2), which leaves no padding or ASN.1 parser to fool.
 
 use super::montgomery::{Modulus, MAX_MODULUS_BYTES};
+use super::pss;
 use sha2::{Digest, Sha256, Sha384, Sha512};
 
 /// Smallest modulus accepted; callers wanting RFC 7518's 2048-bit floor check `bits()`.
@@ -12,7 +14,7 @@ pub const MIN_MODULUS_BITS: usize = 1024;
 /// Largest public exponent accepted (the `rsa` crate's limit; JWKs use 65537).
 const MAX_PUBLIC_EXPONENT: u64 = (1 << 33) - 1;
 
-/// Hash of an RSASSA-PKCS1-v1_5 signature: RS256, RS384 or RS512.
+/// Hash of an RSA signature: RS256/PS256, RS384/PS384 or RS512/PS512.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RsaHash {
     Sha256,
@@ -101,6 +103,27 @@ impl RsaPublicKey {
             return false;
         }
         decrypted == expected
+    }
+
+    /// True iff `signature` is a valid RSASSA-PSS signature (RFC 8017 §8.1.2) of `signing_input`
+    /// with `hash`, MGF1 over the same hash and a salt as long as the hash (RFC 7518 §3.5).
+    /// The signature must be exactly as long as the modulus and, as a number, below it.
+    pub fn verify_pss(&self, hash: RsaHash, signing_input: &[u8], signature: &[u8]) -> bool {
+        let k = self.modulus.byte_len();
+        let mut decrypted_buf = [0u8; MAX_MODULUS_BYTES];
+        let Some(decrypted) = decrypted_buf.get_mut(..k) else {
+            return false;
+        };
+        if signature.len() != k || !self.modulus.pow_odd(signature, self.exponent, decrypted) {
+            return false;
+        }
+        // emBits = modBits − 1, so for modBits = 8j + 1 EM is one byte shorter than the RSA
+        // output, whose top byte must then be zero (I2OSP to emLen bytes, §8.1.2 step 2c).
+        let em_bits = self.bits() - 1;
+        let Some((top, em)) = decrypted.split_at_mut_checked(k - em_bits.div_ceil(8)) else {
+            return false;
+        };
+        top.iter().all(|&b| b == 0) && pss::verify_encoding(hash, signing_input, em, em_bits)
     }
 }
 
