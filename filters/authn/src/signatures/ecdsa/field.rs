@@ -11,6 +11,10 @@ pub const LIMB_BITS: u32 = 28;
 const MASK: u32 = (1 << LIMB_BITS) - 1;
 const MASK_WIDE: u64 = MASK as u64;
 
+/// Most limbs of any modulus here (P-521's 521 bits need 19), and the columns of a product.
+const MAX_LIMBS: usize = 19;
+const WIDE: usize = 2 * MAX_LIMBS;
+
 /// Little-endian 28-bit limbs.
 pub type Limbs<const L: usize> = [u32; L];
 
@@ -32,6 +36,9 @@ impl<const L: usize> Modulus<L> {
     /// `m` big-endian; None unless odd, ≥ 3 and at least 2 bits below the limbs' capacity
     /// (sums of two values then never overflow the top limb).
     pub fn from_be_bytes(m: &[u8]) -> Option<Self> {
+        if L > MAX_LIMBS {
+            return None;
+        }
         let limbs = from_be_bytes::<L>(m)?;
         let top = limbs.last().copied().unwrap_or(0);
         let low = limbs.first().copied().unwrap_or(0);
@@ -91,64 +98,59 @@ impl<const L: usize> Modulus<L> {
         difference
     }
 
-    /// a·b/R mod m (the Montgomery product): column by column, each low column fixing the next
-    /// reduction limb q[i] so that the column vanishes mod 2^28; the high columns are the result.
+    /// a·b/R mod m (the Montgomery product).
+    #[inline(never)]
+    #[allow(clippy::indexing_slicing)] // i, j < L ≤ MAX_LIMBS: in range, and with L constant the loops unroll check-free
     pub fn mul(&self, a: &Limbs<L>, b: &Limbs<L>) -> Limbs<L> {
-        let mut q = [0u32; L];
-        let mut out = [0u32; L];
-        let mut carry = 0u64;
+        let mut t = [0u64; WIDE];
         for i in 0..L {
-            let ab = dot(carry, part(a, 0, i + 1), part(b, 0, i + 1));
-            let qm = dot(0, part(&q, 0, i), part(&self.m, 1, i + 1));
-            carry = self.reduce_column(ab, qm, &mut q, i);
+            for j in 0..L {
+                t[i + j] += u64::from(a[i]) * u64::from(b[j]);
+            }
         }
-        for (i, limb) in (L..2 * L - 1).zip(out.iter_mut()) {
-            let lo = i + 1 - L;
-            let ab = dot(carry, part(a, lo, L), part(b, lo, L));
-            let qm = dot(0, part(&q, lo, L), part(&self.m, lo, L));
-            carry = emit_column(ab, qm, limb);
-        }
-        self.finish(out, carry)
+        self.reduce(t)
     }
 
     /// a²/R mod m, computing each cross product once.
+    #[inline(never)]
+    #[allow(clippy::indexing_slicing)] // as in `mul`
     pub fn square(&self, a: &Limbs<L>) -> Limbs<L> {
-        let mut q = [0u32; L];
+        let mut t = [0u64; WIDE];
+        for i in 0..L {
+            for j in i + 1..L {
+                t[i + j] += u64::from(a[i]) * u64::from(a[j]);
+            }
+        }
+        for column in t.iter_mut().take(2 * L) {
+            *column <<= 1;
+        }
+        for i in 0..L {
+            t[2 * i] += u64::from(a[i]) * u64::from(a[i]);
+        }
+        self.reduce(t)
+    }
+
+    /// t/R mod m for a double-width t of unnormalised 28-bit columns (each below 2^62: at most
+    /// 2L products below 2^56 and a carry). Row i adds q·m·2^(28i), q chosen to clear column i,
+    /// and pushes that column's carry on; the top L columns are then the result, below 2m.
+    #[inline(always)]
+    #[allow(clippy::indexing_slicing)] // i + j < 2L ≤ WIDE
+    fn reduce(&self, mut t: [u64; WIDE]) -> Limbs<L> {
+        for i in 0..L {
+            let q = (t[i] as u32).wrapping_mul(self.neg_inv) & MASK;
+            for j in 0..L {
+                t[i + j] += u64::from(q) * u64::from(self.m[j]);
+            }
+            t[i + 1] += t[i] >> LIMB_BITS;
+        }
         let mut out = [0u32; L];
         let mut carry = 0u64;
-        for i in 0..L {
-            let ab = carry + square_column(a, 0, i);
-            let qm = dot(0, part(&q, 0, i), part(&self.m, 1, i + 1));
-            carry = self.reduce_column(ab, qm, &mut q, i);
+        for (limb, &column) in out.iter_mut().zip(t.iter().skip(L)) {
+            let v = column + carry;
+            *limb = v as u32 & MASK;
+            carry = v >> LIMB_BITS;
         }
-        for (i, limb) in (L..2 * L - 1).zip(out.iter_mut()) {
-            let lo = i + 1 - L;
-            let ab = carry + square_column(a, lo, i);
-            let qm = dot(0, part(&q, lo, L), part(&self.m, lo, L));
-            carry = emit_column(ab, qm, limb);
-        }
-        self.finish(out, carry)
-    }
-
-    #[inline(always)]
-    fn reduce_column(&self, ab: u64, qm: u64, q: &mut Limbs<L>, i: usize) -> u64 {
-        let low = (ab as u32 & MASK).wrapping_add(qm as u32 & MASK);
-        let qi = low.wrapping_mul(self.neg_inv) & MASK;
-        if let Some(slot) = q.get_mut(i) {
-            *slot = qi;
-        }
-        let qm = qm + u64::from(qi) * u64::from(self.m.first().copied().unwrap_or(0));
-        (ab >> LIMB_BITS) + (qm >> LIMB_BITS) + (((ab & MASK_WIDE) + (qm & MASK_WIDE)) >> LIMB_BITS)
-    }
-
-    /// Stores the top limb and subtracts m once if needed (a Montgomery product of values below
-    /// m is below 2m).
-    #[inline(always)]
-    fn finish(&self, mut out: Limbs<L>, carry: u64) -> Limbs<L> {
-        if let Some(top) = out.last_mut() {
-            *top = carry as u32 & MASK;
-        }
-        if carry >> LIMB_BITS != 0 || !less_than(&out, &self.m) {
+        if carry != 0 || !less_than(&out, &self.m) {
             subtract_in_place(&mut out, &self.m);
         }
         out
@@ -331,40 +333,4 @@ fn neg_inverse(m0: u32) -> u32 {
         inv = inv.wrapping_mul(2u32.wrapping_sub(m0.wrapping_mul(inv)));
     }
     inv.wrapping_neg() & MASK
-}
-
-/// Writes the low 28 bits of column `ab + qm` into `limb`; returns the carry.
-#[inline(always)]
-fn emit_column(ab: u64, qm: u64, limb: &mut u32) -> u64 {
-    let low = (ab & MASK_WIDE) + (qm & MASK_WIDE);
-    *limb = low as u32 & MASK;
-    (ab >> LIMB_BITS) + (qm >> LIMB_BITS) + (low >> LIMB_BITS)
-}
-
-/// `acc + Σ x[j]·y[len − 1 − j]`: the products of one column.
-#[inline(always)]
-fn dot(acc: u64, x: &[u32], y: &[u32]) -> u64 {
-    x.iter()
-        .zip(y.iter().rev())
-        .fold(acc, |sum, (&p, &q)| sum + u64::from(p) * u64::from(q))
-}
-
-/// `s[start..end]`, or empty when out of range (never, for the column bounds used here).
-#[inline(always)]
-fn part(s: &[u32], start: usize, end: usize) -> &[u32] {
-    s.get(start..end).unwrap_or(&[])
-}
-
-/// Column i of a² restricted to limbs lo..: cross products a[j]·a[i−j] (j < i−j) doubled, plus
-/// the diagonal a[i/2]² when i is even.
-#[inline(always)]
-fn square_column<const L: usize>(a: &Limbs<L>, lo: usize, i: usize) -> u64 {
-    let half = i.div_ceil(2);
-    let cross = dot(0, part(a, lo, half), part(a, i + 1 - half, i + 1 - lo));
-    let diagonal = if i.is_multiple_of(2) {
-        a.get(i / 2).map_or(0, |&x| u64::from(x) * u64::from(x))
-    } else {
-        0
-    };
-    2 * cross + diagonal
 }
