@@ -9,11 +9,14 @@ use crate::spki::{self, SpkiKey};
 use crate::token::decode_b64url;
 use crate::verifier::{KeyMaterial, Verifier};
 use serde::Deserialize;
+use std::rc::Rc;
 
 #[derive(Debug)]
 pub struct Key {
     pub kid: Option<String>,
-    pub verifier: Verifier,
+    /// Shared with the key set a refresh replaces when the material is unchanged: ES* keys carry
+    /// tables that take milliseconds to build.
+    pub verifier: Rc<Verifier>,
     /// Identifies the key material (not the kid), so a cache entry can tell whether the key that
     /// signed it is still in the set after a refresh.
     pub fingerprint: u64,
@@ -83,7 +86,12 @@ fn fingerprint(family: KeyFamily, parts: &[&[u8]]) -> u64 {
 
 /// Builds the keys one JWK yields. `Ok(empty)` when the key is for something we do not accept
 /// (encryption, an algorithm not in `allowed`, a symmetric key where secrets are not allowed).
-fn jwk_keys(jwk: &Jwk, allowed: &[Algorithm], allow_secrets: bool) -> Result<Vec<Key>, String> {
+fn jwk_keys(
+    jwk: &Jwk,
+    allowed: &[Algorithm],
+    allow_secrets: bool,
+    previous: Option<&KeySet>,
+) -> Result<Vec<Key>, String> {
     if jwk.use_.as_deref().is_some_and(|u| u != "sig") {
         return Ok(Vec::new());
     }
@@ -146,7 +154,15 @@ fn jwk_keys(jwk: &Jwk, allowed: &[Algorithm], allow_secrets: bool) -> Result<Vec
     };
     let parts: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
     let fp = fingerprint(family, &parts);
-    build(jwk.kid.clone(), family, &material, pinned, allowed, fp)
+    build(
+        jwk.kid.clone(),
+        family,
+        &material,
+        pinned,
+        allowed,
+        fp,
+        previous,
+    )
 }
 
 fn build(
@@ -156,14 +172,21 @@ fn build(
     pinned: Option<Algorithm>,
     allowed: &[Algorithm],
     fingerprint: u64,
+    previous: Option<&KeySet>,
 ) -> Result<Vec<Key>, String> {
     let mut keys = Vec::new();
     for &alg in allowed {
         if alg.family() != family || pinned.is_some_and(|p| p != alg) {
             continue;
         }
-        let verifier = Verifier::new(alg, material)
-            .ok_or_else(|| format!("not a valid {} key", alg.name()))?;
+        let reused = previous.and_then(|set| set.verifier_for(fingerprint, alg));
+        let verifier = match reused {
+            Some(v) => v,
+            None => Rc::new(
+                Verifier::new(alg, material)
+                    .ok_or_else(|| format!("not a valid {} key", alg.name()))?,
+            ),
+        };
         keys.push(Key {
             kid: kid.clone(),
             verifier,
@@ -188,15 +211,20 @@ impl KeySet {
             let field = format!("keys[{i}]");
             let jwk: Jwk =
                 serde_json::from_value(value).map_err(|e| (field.clone(), e.to_string()))?;
-            keys.extend(jwk_keys(&jwk, allowed, allow_secrets).map_err(|e| (field, e))?);
+            keys.extend(jwk_keys(&jwk, allowed, allow_secrets, None).map_err(|e| (field, e))?);
         }
         Ok(Self { keys })
     }
 
     /// Parses a fetched JWKS leniently: unusable keys are skipped (and counted), so one odd key
     /// at the identity provider does not take the others down. Symmetric keys are never taken
-    /// from the network.
-    pub fn from_jwks_lenient(json: &[u8], allowed: &[Algorithm]) -> Result<(Self, usize), String> {
+    /// from the network. Verifiers of keys already in `previous` (same material, same
+    /// algorithm) are shared rather than rebuilt.
+    pub fn from_jwks_lenient(
+        json: &[u8],
+        allowed: &[Algorithm],
+        previous: Option<&KeySet>,
+    ) -> Result<(Self, usize), String> {
         let doc: Jwks =
             serde_json::from_slice(json).map_err(|e| format!("not a JWKS document: {e}"))?;
         let mut keys = Vec::new();
@@ -204,7 +232,7 @@ impl KeySet {
         for value in doc.keys {
             match serde_json::from_value::<Jwk>(value)
                 .map_err(|e| e.to_string())
-                .and_then(|jwk| jwk_keys(&jwk, allowed, false))
+                .and_then(|jwk| jwk_keys(&jwk, allowed, false, previous))
             {
                 Ok(k) => keys.extend(k),
                 Err(_) => skipped += 1,
@@ -232,7 +260,7 @@ impl KeySet {
             SpkiKey::Ed25519(x) => (KeyFamily::Ed25519, KeyMaterial::Ed25519(x), vec![x]),
         };
         let fp = fingerprint(family, &parts);
-        build(kid, family, &material, None, allowed, fp)
+        build(kid, family, &material, None, allowed, fp, None)
     }
 
     /// Verifiers: one per key and accepted algorithm.
@@ -275,6 +303,13 @@ impl KeySet {
                     _ => true,
                 }
         })
+    }
+
+    fn verifier_for(&self, fingerprint: u64, alg: Algorithm) -> Option<Rc<Verifier>> {
+        self.keys
+            .iter()
+            .find(|k| k.fingerprint == fingerprint && k.verifier.algorithm() == alg)
+            .map(|k| Rc::clone(&k.verifier))
     }
 
     pub fn contains_fingerprint(&self, fingerprint: u64) -> bool {

@@ -106,7 +106,7 @@ impl RemoteState {
     }
 
     fn install(&mut self, shared: &SharedJwks, algorithms: &[Algorithm]) -> bool {
-        match KeySet::from_jwks_lenient(&shared.body, algorithms) {
+        match KeySet::from_jwks_lenient(&shared.body, algorithms, self.keys.as_ref()) {
             Ok((set, _)) if !set.is_empty() => {
                 self.keys = Some(set);
                 self.version = shared.version;
@@ -219,7 +219,7 @@ impl RemoteState {
         result: &mut PollResult,
     ) {
         let usable = body.filter(
-            |b| matches!(KeySet::from_jwks_lenient(b, algorithms), Ok((set, _)) if !set.is_empty()),
+            |b| matches!(KeySet::from_jwks_lenient(b, algorithms, self.keys.as_ref()), Ok((set, _)) if !set.is_empty()),
         );
         self.refetch_wanted = false;
         for _ in 0..8 {

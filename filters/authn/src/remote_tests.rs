@@ -290,3 +290,29 @@ fn require_kid_always_refuses_without_waiting_for_keys() {
     );
     assert!(h.host.calls().is_empty() && h.state.waiters.is_empty());
 }
+
+#[test]
+fn a_refresh_shares_the_verifiers_of_unchanged_keys() {
+    // ES* verifiers carry per-key tables that take milliseconds to build: a refresh that
+    // republishes a key must not rebuild them.
+    let es = jwt_simple::prelude::ES256KeyPair::generate();
+    let algorithms = [crate::algorithm::Algorithm::Es256];
+    let body = |kids: &[&str]| {
+        let keys: Vec<Value> = kids.iter().map(|kid| es256_jwk(&es, kid)).collect();
+        serde_json::to_vec(&json!({ "keys": keys })).unwrap()
+    };
+    let (first, _) =
+        crate::jwks::KeySet::from_jwks_lenient(&body(&["a"]), &algorithms, None).unwrap();
+    let (second, _) =
+        crate::jwks::KeySet::from_jwks_lenient(&body(&["a", "b"]), &algorithms, Some(&first))
+            .unwrap();
+    let old = first.candidates(Some("a"), algorithms[0]).next().unwrap();
+    for kid in ["a", "b"] {
+        let new = second.candidates(Some(kid), algorithms[0]).next().unwrap();
+        assert!(std::rc::Rc::ptr_eq(&old.verifier, &new.verifier), "{kid}");
+    }
+    let (fresh, _) =
+        crate::jwks::KeySet::from_jwks_lenient(&body(&["a"]), &algorithms, None).unwrap();
+    let rebuilt = fresh.candidates(Some("a"), algorithms[0]).next().unwrap();
+    assert!(!std::rc::Rc::ptr_eq(&old.verifier, &rebuilt.verifier));
+}
