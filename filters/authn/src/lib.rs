@@ -12,6 +12,8 @@ mod denial;
 mod jwks;
 mod mac;
 mod metrics;
+#[cfg(test)]
+mod reference;
 mod remote;
 mod request;
 mod signatures;

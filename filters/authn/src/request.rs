@@ -299,7 +299,7 @@ impl<H: Host + ?Sized> Request<'_, H> {
         }
         let signer = candidates.iter().find(|k| {
             k.verifier
-                .verify(tok, jwt.signing_input.as_bytes(), &jwt.signature)
+                .verify(jwt.signing_input.as_bytes(), &jwt.signature)
         });
         let Some(signer) = signer else {
             return JwtResult::Invalid(Denial::BadSignature);

@@ -917,12 +917,11 @@ fn pss_agrees_with_jwt_simple_on_its_tokens() {
             );
             variants.extend(wrong_hash.map(|s| (s, false)));
             for (signature, valid) in variants {
-                let token = with_signature(signing_input, &signature);
                 let input = signing_input.as_bytes();
-                let verdict = fast.verify(&token, input, &signature);
+                let verdict = fast.verify(input, &signature);
                 assert_eq!(
                     verdict,
-                    reference.verify(&token, input, &signature),
+                    reference.verify(input, &signature),
                     "{name} {alg:?}"
                 );
                 assert_eq!(verdict, valid, "{name} {alg:?}");
