@@ -27,6 +27,98 @@ fn rsa_jwk(key: &RS256KeyPair, kid: &str) -> Value {
     json!({"kty": "RSA", "kid": kid, "n": b64(&c.n), "e": b64(&c.e)})
 }
 
+fn unb64(text: &str) -> Vec<u8> {
+    Base64UrlSafeNoPadding::decode_to_vec(text, None).unwrap()
+}
+
+/// An EC JWK from a SEC1 uncompressed point (`04 ‖ x ‖ y`).
+fn ec_jwk(crv: &str, kid: &str, point: &[u8]) -> Value {
+    let n = (point.len() - 1) / 2;
+    json!({"kty": "EC", "crv": crv, "kid": kid, "x": b64(&point[1..1 + n]), "y": b64(&point[1 + n..])})
+}
+
+/// An ES256, an ES384, an ES512 (P-521) and a PS256 key, each with its algorithm's name in
+/// lower case as `kid`.
+struct SignatureKeys {
+    es256: ES256KeyPair,
+    es384: ES384KeyPair,
+    es512: p521::ecdsa::SigningKey,
+    ps256: PS256KeyPair,
+}
+
+impl SignatureKeys {
+    fn new() -> Self {
+        // jwt-simple has no P-521; a fixed scalar below the curve's order keeps runs repeatable.
+        let mut scalar = [0x5a; 66];
+        scalar[0] = 0;
+        let rsa = rsa_key("rsa-b", "ps256");
+        Self {
+            es256: ES256KeyPair::generate(),
+            es384: ES384KeyPair::generate(),
+            es512: p521::ecdsa::SigningKey::from_slice(&scalar).unwrap(),
+            ps256: PS256KeyPair::from_pem(&rsa.to_pem().unwrap()).unwrap(),
+        }
+    }
+
+    fn jwks(&self) -> Value {
+        let rsa = rsa_key("rsa-b", "ps256");
+        json!({"keys": [
+            ec_jwk("P-256", "es256", &self.es256.public_key().public_key().to_bytes_uncompressed()),
+            ec_jwk("P-384", "es384", &self.es384.public_key().public_key().to_bytes_uncompressed()),
+            ec_jwk("P-521", "es512", self.es512.verifying_key().to_sec1_point(false).as_bytes()),
+            rsa_jwk(&rsa, "ps256"),
+        ]})
+    }
+
+    /// A token signed with `alg`'s key whose header names `kid`.
+    fn sign(&self, alg: &str, kid: &str, claims: JWTClaims<Map<String, Value>>) -> String {
+        match alg {
+            // jwt-simple's EC key pairs have no `Clone`: a copy from the scalar takes the `kid`.
+            "ES256" => ES256KeyPair::from_bytes(&self.es256.to_bytes())
+                .unwrap()
+                .with_key_id(kid)
+                .sign(claims)
+                .unwrap(),
+            "ES384" => ES384KeyPair::from_bytes(&self.es384.to_bytes())
+                .unwrap()
+                .with_key_id(kid)
+                .sign(claims)
+                .unwrap(),
+            "PS256" => self.ps256.clone().with_key_id(kid).sign(claims).unwrap(),
+            "ES512" => {
+                use p521::ecdsa::signature::Signer;
+                let header = json!({"alg": "ES512", "typ": "JWT", "kid": kid});
+                let input = format!(
+                    "{}.{}",
+                    b64(header.to_string().as_bytes()),
+                    b64(serde_json::to_string(&claims).unwrap().as_bytes())
+                );
+                // RFC 7518 §3.4: `r ‖ s`, 66 bytes each.
+                let signature: p521::ecdsa::Signature = self.es512.sign(input.as_bytes());
+                format!("{input}.{}", b64(&signature.to_bytes()))
+            }
+            other => unreachable!("no {other} key"),
+        }
+    }
+}
+
+/// `token` with one bit of its signature's last byte flipped: still in range for the
+/// algorithm (RSA below the modulus, ECDSA `s` below the order), so the check itself fails.
+fn corrupt_signature(token: &str) -> String {
+    let (input, signature) = token.rsplit_once('.').unwrap();
+    let mut signature = unb64(signature);
+    *signature.last_mut().unwrap() ^= 1;
+    format!("{input}.{}", b64(&signature))
+}
+
+/// `token` with another `alg` in its header, `kid` and signature as they were.
+fn relabel(token: &str, alg: &str) -> String {
+    let (header, rest) = token.split_once('.').unwrap();
+    let mut header: Value = serde_json::from_slice(&unb64(header)).unwrap();
+    header["alg"] = json!(alg);
+    format!("{}.{rest}", b64(header.to_string().as_bytes()))
+}
+
 /// Claims valid now for [`ISSUER`]/[`AUDIENCE`], merged with `extra`.
 fn claims(extra: Value) -> JWTClaims<Map<String, Value>> {
     let mut map = json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "alice"})
@@ -42,7 +134,7 @@ fn claims(extra: Value) -> JWTClaims<Map<String, Value>> {
 fn provider(keys: Value) -> Value {
     json!({
         "name": "idp", "issuer": ISSUER, "audiences": [AUDIENCE],
-        "algorithms": ["RS256", "PS256", "ES256", "ES384", "EdDSA", "HS256"],
+        "algorithms": ["RS256", "PS256", "ES256", "ES384", "ES512", "EdDSA", "HS256"],
         "jwks": keys,
         "claim_headers": [{"claim": "sub", "header": "x-user-id"}],
         "payload_header": "x-jwt-payload"
@@ -106,7 +198,13 @@ fn assert_invalid_token(r: &Response, what: &str) {
         challenge.starts_with("Bearer ") && challenge.contains("error=\"invalid_token\""),
         "{what}: {challenge}"
     );
-    assert_eq!(r.json()["error"], "invalid_token", "{what}");
+    assert_eq!(r.header("content-type"), Some("application/json"), "{what}");
+    let body = r.json();
+    assert_eq!(body["error"], "invalid_token", "{what}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{what}: {body}"
+    );
 }
 
 /// Request-path counters reach Envoy on the filter's next tick (at most 1 s later).
@@ -185,13 +283,10 @@ fn authn_accepts_every_algorithm_family_and_forwards_claims() {
     let es384 = ES384KeyPair::generate().with_key_id("es384");
     let ed = Ed25519KeyPair::generate().with_key_id("ed");
     let secret = b"an HMAC secret of thirty-two b!!";
-    let point = |p: Vec<u8>, n: usize| (b64(&p[1..1 + n]), b64(&p[1 + n..]));
-    let (x256, y256) = point(es256.public_key().public_key().to_bytes_uncompressed(), 32);
-    let (x384, y384) = point(es384.public_key().public_key().to_bytes_uncompressed(), 48);
     let keys = json!({"keys": [
         rsa_jwk(&rsa, "rsa"),
-        {"kty": "EC", "crv": "P-256", "kid": "es256", "x": x256, "y": y256},
-        {"kty": "EC", "crv": "P-384", "kid": "es384", "x": x384, "y": y384},
+        ec_jwk("P-256", "es256", &es256.public_key().public_key().to_bytes_uncompressed()),
+        ec_jwk("P-384", "es384", &es384.public_key().public_key().to_bytes_uncompressed()),
         {"kty": "OKP", "crv": "Ed25519", "kid": "ed", "x": b64(&ed.public_key().to_bytes())},
         {"kty": "oct", "kid": "hs", "k": b64(secret)}
     ]});
@@ -297,6 +392,56 @@ fn authn_refuses_bad_tokens_with_401_and_a_bearer_challenge() {
     assert_eq!(r.status, 200);
     metric_reaches(&gw, "denied_expired", 1.0);
     metric_reaches(&gw, "denied_bad_signature", 3.0);
+}
+
+#[test]
+fn authn_accepts_es256_es384_es512_and_ps256_tokens_from_one_key_set() {
+    let keys = SignatureKeys::new();
+    let gw = gateway(json!({"providers": [provider(keys.jwks())]}), None);
+    for alg in ["ES256", "ES384", "ES512", "PS256"] {
+        let sub = format!("user-{alg}");
+        let t = keys.sign(alg, &alg.to_lowercase(), claims(json!({"sub": sub})));
+        let r = bearer(&gw, "/x", &t);
+        assert_eq!(r.status, 200, "{alg}: {}", r.body);
+        assert_eq!(r.upstream_header("x-user-id"), Some(sub), "{alg}");
+        assert_eq!(
+            r.upstream_header("x-jwt-payload").as_deref(),
+            t.split('.').nth(1),
+            "{alg}"
+        );
+    }
+    metric_reaches(&gw, "provider_idp_allowed", 4.0);
+}
+
+#[test]
+fn authn_refuses_corrupted_signatures_and_algorithms_that_do_not_fit_the_key() {
+    let keys = SignatureKeys::new();
+    let gw = gateway(json!({"providers": [provider(keys.jwks())]}), None);
+    let own = |alg: &str| keys.sign(alg, &alg.to_lowercase(), claims(json!({})));
+    let cases = [
+        ("ES256 corrupted", corrupt_signature(&own("ES256"))),
+        ("ES384 corrupted", corrupt_signature(&own("ES384"))),
+        ("ES512 corrupted", corrupt_signature(&own("ES512"))),
+        ("PS256 corrupted", corrupt_signature(&own("PS256"))),
+        // The RSA key also verifies RS256 (the provider lists it, the JWK has no `alg`), so this
+        // one reaches the check, where a PSS signature is no PKCS#1 v1.5 one.
+        ("PS256 relabelled RS256", relabel(&own("PS256"), "RS256")),
+        // The rest name a key that has no verifier for their `alg`: refused before any check.
+        ("ES256 relabelled ES384", relabel(&own("ES256"), "ES384")),
+        ("ES384 relabelled ES512", relabel(&own("ES384"), "ES512")),
+        ("ES512 relabelled ES256", relabel(&own("ES512"), "ES256")),
+        ("PS256 relabelled ES256", relabel(&own("PS256"), "ES256")),
+        // A genuine ES384 signature of a key in the set, under the P-256 key's `kid`.
+        (
+            "ES384 naming the P-256 key",
+            keys.sign("ES384", "es256", claims(json!({}))),
+        ),
+    ];
+    for (what, token) in &cases {
+        assert_invalid_token(&bearer(&gw, "/x", token), what);
+    }
+    metric_reaches(&gw, "denied_bad_signature", 5.0);
+    metric_reaches(&gw, "denied_unknown_key", 5.0);
 }
 
 #[test]
