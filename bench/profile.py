@@ -28,7 +28,8 @@ import bench  # noqa: E402
 
 DEFAULT = ["limit", "floor", "tracing", "ratelimit_admit", "local_admit", "ratelimit_refuse",
            "local_refuse", "authn_repeat", "jwt_repeat", "jwt_cache_repeat", "authn_fresh", "jwt_fresh",
-           "authn_es256_fresh", "jwt_es256_fresh"]
+           "authn_ps256_fresh", "jwt_ps256_fresh", "authn_es256_fresh", "jwt_es256_fresh", "authn_es384_fresh",
+           "jwt_es384_fresh", "authn_es512_fresh", "jwt_es512_fresh"]
 SECONDS = 4
 
 

@@ -26,6 +26,14 @@ def uint(n: int, size: int | None = None) -> str:
     return b64url(n.to_bytes(size, "big"))
 
 
+# ECDSA per JWS algorithm: curve, hash, and the byte length of a coordinate and of r and s.
+EC = {
+    "ES256": (ec.SECP256R1, hashes.SHA256, "P-256", 32),
+    "ES384": (ec.SECP384R1, hashes.SHA384, "P-384", 48),
+    "ES512": (ec.SECP521R1, hashes.SHA512, "P-521", 66),
+}
+
+
 class Signer:
     """One key of one JWS algorithm: signs tokens and describes itself as a JWK."""
 
@@ -34,14 +42,15 @@ class Signer:
         self.issuer = ISSUER
         self.audience = AUDIENCE
         self.kid = f"bench-{alg.lower()}"
-        if alg == "RS256":
+        if alg in ("RS256", "PS256"):
             self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
             pub = self.key.public_key().public_numbers()
             self.jwk = {"kty": "RSA", "n": uint(pub.n), "e": uint(pub.e)}
-        elif alg == "ES256":
-            self.key = ec.generate_private_key(ec.SECP256R1())
+        elif alg in EC:
+            curve, _, crv, size = EC[alg]
+            self.key = ec.generate_private_key(curve())
             pub = self.key.public_key().public_numbers()
-            self.jwk = {"kty": "EC", "crv": "P-256", "x": uint(pub.x, 32), "y": uint(pub.y, 32)}
+            self.jwk = {"kty": "EC", "crv": crv, "x": uint(pub.x, size), "y": uint(pub.y, size)}
         elif alg == "EdDSA":
             self.key = ed25519.Ed25519PrivateKey.generate()
             raw = self.key.public_key().public_bytes_raw()
@@ -56,9 +65,13 @@ class Signer:
     def sign(self, data: bytes) -> bytes:
         if self.alg == "RS256":
             return self.key.sign(data, padding.PKCS1v15(), hashes.SHA256())
-        if self.alg == "ES256":
-            r, s = decode_dss_signature(self.key.sign(data, ec.ECDSA(hashes.SHA256())))
-            return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+        if self.alg == "PS256":
+            # RFC 7518 §3.5: MGF1 with the same hash, salt as long as the hash.
+            return self.key.sign(data, padding.PSS(padding.MGF1(hashes.SHA256()), 32), hashes.SHA256())
+        if self.alg in EC:
+            _, hash_type, _, size = EC[self.alg]
+            r, s = decode_dss_signature(self.key.sign(data, ec.ECDSA(hash_type())))
+            return r.to_bytes(size, "big") + s.to_bytes(size, "big")
         return self.key.sign(data)
 
     def signing_input(self, subject: str, now: int) -> str:
