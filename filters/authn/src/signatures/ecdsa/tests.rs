@@ -314,6 +314,34 @@ fn a_signature_summing_to_infinity_is_refused() {
 }
 
 #[test]
+fn a_signature_whose_point_has_x_at_or_above_n_verifies() {
+    // Wycheproof's "k·G has a large x-coordinate" case: R.x = n + 3 (below p), so r = 3 and
+    // only the comparison with r + n accepts it. Made offline by choosing R, s and the message,
+    // then solving for the key: Q = (R − u1·G)/u2.
+    let key = hex_bytes(concat!(
+        "04a406342287f97c3695f52016709360caccf3f65044b0cebecc4126f32b4c5931",
+        "d6fe34ea4e8dc4bbf960e5a5cc44fe33bbf897e801ca86cd14e5696065cf06f0"
+    ));
+    let signature = hex_bytes(concat!(
+        "0000000000000000000000000000000000000000000000000000000000000003",
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+    ));
+    let message = b"r + n";
+    let reference = reference!(Curve::P256, p256);
+    assert!((reference.verify)(&key, message, &signature));
+    let ours = EcdsaPublicKey::from_sec1(Curve::P256, &key).unwrap();
+    assert!(ours.verify(message, &signature));
+    assert!(!ours.verify(b"r + n ", &signature));
+}
+
+fn hex_bytes(digits: &str) -> Vec<u8> {
+    (0..digits.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&digits[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+#[test]
 fn jwt_simple_es256_and_es384_tokens_verify() {
     use jwt_simple::prelude::*;
     fn parts(token: &str) -> (Vec<u8>, Vec<u8>) {
