@@ -11,8 +11,8 @@
 //! wasm32 it runs four limbs at a time with SIMD `u64x2.extmul_*_u32x4`, which V8 turns into
 //! `pmuludq`: two 32×32→64-bit products per instruction, where scalar Wasm does one `i64.mul`.
 
-/// Bits per limb.
-const LIMB_BITS: u32 = 28;
+/// Bits per limb (the ECDSA fields use the same limbs).
+pub(super) const LIMB_BITS: u32 = 28;
 const LIMB_MASK: u32 = (1 << LIMB_BITS) - 1;
 const LIMB_MASK_WIDE: u64 = LIMB_MASK as u64;
 
@@ -364,7 +364,7 @@ fn bit_length(bytes: &[u8]) -> usize {
 }
 
 /// Big-endian bytes into little-endian 28-bit limbs filling `out`; false if the value does not fit.
-fn limbs_from_be_bytes(bytes: &[u8], out: &mut [u32]) -> bool {
+pub(super) fn limbs_from_be_bytes(bytes: &[u8], out: &mut [u32]) -> bool {
     let mut limbs = out.iter_mut();
     let mut acc: u64 = 0;
     let mut acc_bits = 0;
@@ -390,7 +390,7 @@ fn limbs_from_be_bytes(bytes: &[u8], out: &mut [u32]) -> bool {
 }
 
 /// Little-endian 28-bit limbs into exactly `out.len()` big-endian bytes (high bits dropped).
-fn limbs_to_be_bytes(limbs: &[u32], out: &mut [u8]) {
+pub(super) fn limbs_to_be_bytes(limbs: &[u32], out: &mut [u8]) {
     let mut source = limbs.iter();
     let mut acc: u64 = 0;
     let mut acc_bits = 0;

@@ -189,32 +189,39 @@ fn rsa_accepts_signatures_made_by_the_rsa_crate_and_rejects_any_flipped_bit() {
     }
 }
 
+/// Signatures that no RSA verifier may accept, around a `valid` one for modulus `n` of `len`
+/// bytes: 0, 1, n − 1, n, n + 1, all ones, wrong lengths, shifted bytes, and valid + n (the
+/// same residue, not below n; only where it still fits the length).
+fn edge_signatures(valid: &[u8], n: &BigUint, len: usize) -> Vec<Vec<u8>> {
+    let one = BigUint::from(1u32);
+    let mut cases: Vec<Vec<u8>> = vec![
+        vec![],
+        vec![0; len],
+        padded_be(&one, len),
+        padded_be(&(n - &one), len),
+        padded_be(n, len),
+        padded_be(&(n + &one), len),
+        vec![0xff; len],
+        vec![0; len - 1],
+        valid[1..].to_vec(),
+        [valid, &[0]].concat(),
+        [&[0], valid].concat(),
+        [&[0, 0], valid].concat(),
+    ];
+    let wrapped = BigUint::from_bytes_be(valid) + n;
+    if wrapped.bits() <= len * 8 {
+        cases.push(padded_be(&wrapped, len));
+    }
+    cases
+}
+
 #[test]
 fn rsa_rejects_edge_case_signatures_like_the_rsa_crate() {
     for key in test_keys() {
         let len = key.len();
         let n = key.n();
-        let one = BigUint::from(1u32);
         let valid = key.sign(RsaHash::Sha256, b"payload");
-        let mut cases: Vec<Vec<u8>> = vec![
-            vec![],
-            vec![0; len],
-            padded_be(&one, len),
-            padded_be(&(&n - &one), len),
-            padded_be(&n, len),
-            padded_be(&(&n + &one), len),
-            vec![0xff; len],
-            vec![0; len - 1],
-            valid[1..].to_vec(),
-            [&valid[..], &[0]].concat(),
-            [&[0], &valid[..]].concat(),
-            [&[0, 0], &valid[..]].concat(),
-        ];
-        // valid + n: the same residue, but not below n (only fits for moduli not filling the bytes).
-        let wrapped = BigUint::from_bytes_be(&valid) + &n;
-        if wrapped.bits() <= len * 8 {
-            cases.push(padded_be(&wrapped, len));
-        }
+        let cases = edge_signatures(&valid, &n, len);
         for signature in &cases {
             for hash in HASHES {
                 assert!(!key.agree(hash, b"payload", signature), "{}", key.name);
@@ -772,25 +779,8 @@ fn pss_rejects_edge_case_signatures_like_the_rsa_crate() {
     for key in test_keys() {
         let len = key.len();
         let n = key.n();
-        let one = BigUint::from(1u32);
         let valid = key.pss_sign(RsaHash::Sha256, b"payload", &mut rng).unwrap();
-        let mut cases: Vec<Vec<u8>> = vec![
-            vec![],
-            vec![0; len],
-            padded_be(&one, len),
-            padded_be(&(&n - &one), len),
-            padded_be(&n, len),
-            padded_be(&(&n + &one), len),
-            vec![0xff; len],
-            vec![0; len - 1],
-            valid[1..].to_vec(),
-            [&valid[..], &[0]].concat(),
-            [&[0], &valid[..]].concat(),
-        ];
-        let wrapped = BigUint::from_bytes_be(&valid) + &n;
-        if wrapped.bits() <= len * 8 {
-            cases.push(padded_be(&wrapped, len));
-        }
+        let cases = edge_signatures(&valid, &n, len);
         for signature in &cases {
             for hash in HASHES {
                 assert!(!key.pss_agree(hash, b"payload", signature), "{}", key.name);

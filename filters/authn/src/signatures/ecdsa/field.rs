@@ -7,9 +7,9 @@
 //! "plain". Every function returns fully reduced values (< m). Verification touches only public
 //! values, so branches on them are fine.
 
-pub const LIMB_BITS: u32 = 28;
+use crate::signatures::montgomery::{limbs_from_be_bytes, LIMB_BITS};
+
 const MASK: u32 = (1 << LIMB_BITS) - 1;
-const MASK_WIDE: u64 = MASK as u64;
 
 /// Most limbs of any modulus here (P-521's 521 bits need 19), and the columns of a product.
 const MAX_LIMBS: usize = 19;
@@ -219,45 +219,13 @@ impl<const L: usize> Modulus<L> {
 /// Big-endian bytes (any length, leading zeros allowed) into limbs; None if the value does not fit.
 pub fn from_be_bytes<const L: usize>(bytes: &[u8]) -> Option<Limbs<L>> {
     let mut limbs = [0u32; L];
-    let mut slots = limbs.iter_mut();
-    let mut acc = 0u64;
-    let mut acc_bits = 0;
-    for &byte in bytes.iter().rev() {
-        acc |= u64::from(byte) << acc_bits;
-        acc_bits += 8;
-        if acc_bits >= LIMB_BITS {
-            match slots.next() {
-                Some(slot) => *slot = acc as u32 & MASK,
-                None if acc & MASK_WIDE != 0 => return None,
-                None => {}
-            }
-            acc >>= LIMB_BITS;
-            acc_bits -= LIMB_BITS;
-        }
-    }
-    match slots.next() {
-        Some(slot) => *slot = acc as u32,
-        None if acc != 0 => return None,
-        None => {}
-    }
-    Some(limbs)
+    limbs_from_be_bytes(bytes, &mut limbs).then_some(limbs)
 }
 
 /// Limbs into exactly `out.len()` big-endian bytes (higher bits dropped).
 #[cfg(test)]
 pub fn to_be_bytes<const L: usize>(limbs: &Limbs<L>, out: &mut [u8]) {
-    let mut source = limbs.iter();
-    let mut acc = 0u64;
-    let mut acc_bits = 0;
-    for byte in out.iter_mut().rev() {
-        if acc_bits < 8 {
-            acc |= u64::from(source.next().copied().unwrap_or(0)) << acc_bits;
-            acc_bits += LIMB_BITS;
-        }
-        *byte = acc as u8;
-        acc >>= 8;
-        acc_bits -= 8;
-    }
+    crate::signatures::montgomery::limbs_to_be_bytes(limbs, out);
 }
 
 /// A small plain value as limbs.
