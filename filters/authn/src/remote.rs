@@ -105,17 +105,22 @@ impl RemoteState {
         now_ms >= self.fetched_at_ms.saturating_add(cfg.refetch_min_ms)
     }
 
+    /// Keys another worker fetched (or an earlier answer of ours): parsed here.
     fn install(&mut self, shared: &SharedJwks, algorithms: &[Algorithm]) -> bool {
         match KeySet::from_jwks_lenient(&shared.body, algorithms, self.keys.as_ref()) {
             Ok((set, _)) if !set.is_empty() => {
-                self.keys = Some(set);
-                self.version = shared.version;
-                self.fetched_at_ms = shared.fetched_at_ms;
-                self.generation += 1;
+                self.adopt(set, shared);
                 true
             }
             _ => false,
         }
+    }
+
+    fn adopt(&mut self, set: KeySet, shared: &SharedJwks) {
+        self.keys = Some(set);
+        self.version = shared.version;
+        self.fetched_at_ms = shared.fetched_at_ms;
+        self.generation += 1;
     }
 
     /// On every tick: pick up keys another worker fetched, and start a fetch if one is due and
@@ -218,15 +223,20 @@ impl RemoteState {
         now_ms: u64,
         result: &mut PollResult,
     ) {
-        let usable = body.filter(
-            |b| matches!(KeySet::from_jwks_lenient(b, algorithms, self.keys.as_ref()), Ok((set, _)) if !set.is_empty()),
-        );
+        // Parsed once: the set that proves the body usable is the one installed (ES* keys build
+        // tables, which should not be built twice).
+        let usable = body.and_then(|body| {
+            match KeySet::from_jwks_lenient(&body, algorithms, self.keys.as_ref()) {
+                Ok((set, _)) if !set.is_empty() => Some((body, set)),
+                _ => None,
+            }
+        });
         self.refetch_wanted = false;
         for _ in 0..8 {
             let (mut shared, cas) = read(host, &cfg.shared_key);
             shared.lease_until_ms = 0;
             match &usable {
-                Some(body) => {
+                Some((body, _)) => {
                     shared.version += 1;
                     shared.fetched_at_ms = now_ms;
                     shared.failures = 0;
@@ -242,8 +252,9 @@ impl RemoteState {
                 .set_shared_data(&cfg.shared_key, &shared.encode(), cas)
                 .is_ok()
             {
-                if usable.is_some() {
-                    result.installed = self.install(&shared, algorithms);
+                if let Some((_, set)) = usable {
+                    self.adopt(set, &shared);
+                    result.installed = true;
                 } else {
                     result.failed = true;
                     // Keep waiting requests from waiting on a refresh that will not come soon.
