@@ -31,6 +31,14 @@ impl Rng {
         (self.next() % bound as u64) as usize
     }
 
+    /// A copy of `bytes` (not empty) with one random bit flipped.
+    pub(super) fn flip_bit(&mut self, bytes: &[u8]) -> Vec<u8> {
+        let mut out = bytes.to_vec();
+        let bit = self.below(out.len() * 8);
+        out[bit / 8] ^= 1 << (bit % 8);
+        out
+    }
+
     pub(super) fn bytes(&mut self, len: usize) -> Vec<u8> {
         (0..len).map(|_| self.next() as u8).collect()
     }
@@ -170,15 +178,11 @@ fn rsa_accepts_signatures_made_by_the_rsa_crate_and_rejects_any_flipped_bit() {
                     key.name
                 );
                 for _ in 0..4 {
-                    let mut flipped = signature.clone();
-                    let bit = rng.below(flipped.len() * 8);
-                    flipped[bit / 8] ^= 1 << (bit % 8);
+                    let flipped = rng.flip_bit(&signature);
                     assert!(!key.agree(hash, &message, &flipped));
                 }
                 if !message.is_empty() {
-                    let mut other = message.clone();
-                    let bit = rng.below(other.len() * 8);
-                    other[bit / 8] ^= 1 << (bit % 8);
+                    let other = rng.flip_bit(&message);
                     assert!(!key.agree(hash, &other, &signature));
                 }
                 for wrong_hash in HASHES.into_iter().filter(|&h| h != hash) {
@@ -415,9 +419,7 @@ fn rsa_agrees_with_jwt_simple_on_its_tokens() {
             let (signing_input, signature) = split_token(&token);
             let mut variants = vec![(signature.clone(), true)];
             for _ in 0..5 {
-                let mut flipped = signature.clone();
-                let bit = rng.below(flipped.len() * 8);
-                flipped[bit / 8] ^= 1 << (bit % 8);
+                let flipped = rng.flip_bit(&signature);
                 variants.push((flipped, false));
             }
             for (signature, valid) in variants {
@@ -602,15 +604,11 @@ fn pss_accepts_signatures_made_by_the_rsa_crate_and_rejects_any_flipped_bit() {
                 };
                 assert!(key.pss_agree(hash, &message, &signature), "{}", key.name);
                 for _ in 0..4 {
-                    let mut flipped = signature.clone();
-                    let bit = rng.below(flipped.len() * 8);
-                    flipped[bit / 8] ^= 1 << (bit % 8);
+                    let flipped = rng.flip_bit(&signature);
                     assert!(!key.pss_agree(hash, &message, &flipped));
                 }
                 if !message.is_empty() {
-                    let mut other = message.clone();
-                    let bit = rng.below(other.len() * 8);
-                    other[bit / 8] ^= 1 << (bit % 8);
+                    let other = rng.flip_bit(&message);
                     assert!(!key.pss_agree(hash, &other, &signature));
                 }
                 for wrong_hash in HASHES.into_iter().filter(|&h| h != hash) {
@@ -817,9 +815,7 @@ fn pss_agrees_on_random_keys(seed: u64, sizes: &[usize]) {
             assert!(pss_agree(
                 &name, &private, &fast, hash, &message, &signature
             ));
-            let mut flipped = signature.clone();
-            let bit = rng.below(flipped.len() * 8);
-            flipped[bit / 8] ^= 1 << (bit % 8);
+            let flipped = rng.flip_bit(&signature);
             assert!(!pss_agree(&name, &private, &fast, hash, &message, &flipped));
             let other_salt = pss_sign(&private, hash, 0, &message, &mut rng).unwrap();
             assert!(!pss_agree(
@@ -887,9 +883,7 @@ fn pss_agrees_with_jwt_simple_on_its_tokens() {
             let (signing_input, signature) = split_token(&token);
             let mut variants = vec![(signature.clone(), true)];
             for _ in 0..5 {
-                let mut flipped = signature.clone();
-                let bit = rng.below(flipped.len() * 8);
-                flipped[bit / 8] ^= 1 << (bit % 8);
+                let flipped = rng.flip_bit(&signature);
                 variants.push((flipped, false));
             }
             // Same key and salt, another hash: a PS* token of the wrong algorithm.

@@ -183,9 +183,7 @@ fn verdicts_agree_with_rustcrypto_on_random_keys_and_mutations() {
                 other.push(0);
                 assert!(!check(&signature, &other, "other message"));
                 for _ in 0..8 {
-                    let mut mutated = signature.clone();
-                    let bit = rng.below(mutated.len() * 8);
-                    mutated[bit / 8] ^= 1 << (bit % 8);
+                    let mutated = rng.flip_bit(&signature);
                     check(&mutated, &message, "flipped bit");
                 }
                 check(&signature[..2 * size - 1], &message, "short");
