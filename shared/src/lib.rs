@@ -7,6 +7,7 @@
 //! - [`request`]: the request view every rule and key reads, built once per request;
 //! - [`matching`]: request matchers shared by per-route rules;
 //! - [`identity`]: who a request authenticated as, for the stages after authn;
+//! - [`span_notes`]: what the stages decided, for the gateway's span;
 //! - [`policy`] and [`flow`]: a filter's behaviour without proxy-wasm, step by step;
 //! - [`module`]: the one proxy-wasm glue that runs any policy as a module.
 //!
@@ -24,6 +25,7 @@ pub mod module;
 pub mod policy;
 pub mod reply;
 pub mod request;
+pub mod span_notes;
 
 pub use config::ConfigError;
 pub use flow::Flow;
@@ -32,3 +34,4 @@ pub use identity::Identity;
 pub use policy::Policy;
 pub use reply::LocalReply;
 pub use request::RequestView;
+pub use span_notes::SpanNotes;

@@ -216,6 +216,13 @@ impl<P: Policy> HttpContext for StreamContext<P> {
         }
         Action::Continue
     }
+
+    fn on_log(&mut self) {
+        if let Some(Ok(mut ex)) = self.exchange.as_ref().map(|e| e.try_borrow_mut()) {
+            let Exchange { request, stream } = &mut *ex;
+            self.policy.on_log(&ProxyWasmHost, request, stream);
+        }
+    }
 }
 
 impl<P: Policy> Drop for StreamContext<P> {

@@ -5,7 +5,8 @@
 //! A stream's life: `on_request` once, then, if it paused, either `on_grpc_call_response`
 //! (callouts the stream made) or `on_wake` (after a root event named it), until the flow is
 //! no longer `Pause`; `on_response` for the upstream's or the local reply's headers;
-//! `on_stream_end` when Envoy drops it.
+//! `on_log` once the last byte went out (or the stream was reset); `on_stream_end` when Envoy
+//! drops it.
 
 use crate::config::ConfigError;
 use crate::flow::Flow;
@@ -42,6 +43,16 @@ pub trait Policy: Sized + 'static {
 
     /// The response headers (of the upstream or of a local reply).
     fn on_response(&self, _host: &(impl Host + ?Sized), _stream: &mut Self::Stream) {}
+
+    /// The stream is complete (Envoy's access-log moment): its response, local or upstream, is
+    /// sent. `request` is the view with every stage's writes and notes.
+    fn on_log(
+        &self,
+        _host: &(impl Host + ?Sized),
+        _request: &RequestView,
+        _stream: &mut Self::Stream,
+    ) {
+    }
 
     /// Periodic work; returns the paused streams that can go on now.
     fn on_tick(&self, _host: &(impl Host + ?Sized)) -> Vec<u32> {

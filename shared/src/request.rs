@@ -7,6 +7,7 @@
 use crate::canonical::{canonical_host, canonical_path, PathPolicy, PathRefusal};
 use crate::host::Host;
 use crate::identity::Identity;
+use crate::span_notes::SpanNotes;
 use std::cell::OnceCell;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +24,8 @@ pub struct RequestView {
     pub raw_path: String,
     /// Who the request authenticated as, once authn verified it (in the gateway module).
     pub identity: Option<Identity>,
+    /// What the stages decided, for the gateway's span (kept only while it records).
+    pub notes: SpanNotes,
     /// Every header, pseudo-headers included, in order, with this view's own writes applied.
     headers: Vec<(String, String)>,
     /// The policy `path` was computed with; `None` before the first judgement.
@@ -64,6 +67,7 @@ impl RequestView {
             host,
             raw_path,
             identity: None,
+            notes: SpanNotes::default(),
             headers,
             judged_with: None,
             source_address: OnceCell::new(),

@@ -18,6 +18,7 @@ mod remote;
 mod request;
 mod signatures;
 mod source;
+mod span_attributes;
 mod spki;
 mod state;
 #[cfg(test)]

@@ -12,6 +12,7 @@ use crate::config::{
 use crate::denial::Denial;
 use crate::metrics::AuthnMetrics;
 use crate::source::{Duplicated, Scrub};
+use crate::span_attributes;
 use crate::state::{Verified, WaitReason, WorkerState};
 use crate::token;
 use serde_json::Value;
@@ -102,6 +103,7 @@ impl<H: Host + ?Sized> Request<'_, H> {
         let accepted = match &rule.requirement {
             Requirement::Public => {
                 self.forward(view, &[], self.config.strip_credentials_on_public);
+                view.notes.attribute(span_attributes::OUTCOME, "public");
                 return Outcome::Allow;
             }
             Requirement::AnyOf(creds) | Requirement::AllOf(creds) => creds,
@@ -412,6 +414,23 @@ impl<H: Host + ?Sized> Request<'_, H> {
             }
         }
         view.identity = verified.first().map(|v| self.identity(&v.identity));
+        if let Some(first) = verified.first() {
+            let notes = &mut view.notes;
+            notes.attribute(span_attributes::OUTCOME, "allowed");
+            match (&first.identity, first.credential) {
+                (Identity::ApiKey(i), _) => {
+                    if let Some((_, c)) = self.consumer(*i) {
+                        notes.attribute(span_attributes::CONSUMER, c.name.as_str());
+                    }
+                }
+                (Identity::Jwt(_), Credential::Jwt(p)) => {
+                    if let Some(provider) = self.config.providers.get(p) {
+                        notes.attribute(span_attributes::PROVIDER, provider.name.as_str());
+                    }
+                }
+                (Identity::Jwt(_), Credential::ApiKey) => {}
+            }
+        }
     }
 
     fn consumer(&self, index: usize) -> Option<(&ApiKeys, &Consumer)> {

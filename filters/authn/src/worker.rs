@@ -9,12 +9,14 @@ use crate::jwks::KeySet;
 use crate::metrics::AuthnMetrics;
 use crate::remote::RemoteState;
 use crate::request::{Outcome, Request};
+use crate::span_attributes::{KEYS_WAIT, OUTCOME, REASON, WAIT_MS};
 use crate::state::{Waiter, WorkerState};
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 use wasmgate_shared::host::unix_millis;
-use wasmgate_shared::{config, ConfigError, Flow, Host, Policy, RequestView};
+use wasmgate_shared::span_notes::NoteValue;
+use wasmgate_shared::{config, ConfigError, Flow, Host, Policy, RequestView, SpanNotes};
 
 pub struct Worker {
     config: AuthnConfig,
@@ -28,11 +30,16 @@ pub struct Worker {
 #[derive(Debug)]
 pub struct AuthnStream {
     context_id: u32,
+    /// When the request started waiting for keys, for the span's wait event.
+    waiting_since: Option<SystemTime>,
 }
 
 impl AuthnStream {
     pub fn new(context_id: u32) -> Self {
-        Self { context_id }
+        Self {
+            context_id,
+            waiting_since: None,
+        }
     }
 }
 
@@ -71,12 +78,30 @@ impl Worker {
         .decide(request)
     }
 
-    /// The flow of an outcome; a wait is registered under the request's stream.
-    fn flow(&self, outcome: Outcome, stream: &AuthnStream) -> Flow {
+    /// The flow of an outcome, noted for the span; a wait is registered under the request's
+    /// stream.
+    fn flow(
+        &self,
+        host: &(impl Host + ?Sized),
+        outcome: Outcome,
+        request: &mut RequestView,
+        stream: &mut AuthnStream,
+    ) -> Flow {
+        let notes = &mut request.notes;
+        let denied = |notes: &mut SpanNotes, reason: &str| {
+            notes.attribute(OUTCOME, "denied");
+            notes.attribute(REASON, reason);
+        };
         match outcome {
             Outcome::Allow => Flow::Continue,
-            Outcome::Deny(denial) => Flow::Reply(denial.reply(&self.config.realm)),
-            Outcome::InvalidPath(refusal) => Flow::Reply(refusal.reply()),
+            Outcome::Deny(denial) => {
+                denied(notes, denial.reason());
+                Flow::Reply(denial.reply(&self.config.realm))
+            }
+            Outcome::InvalidPath(refusal) => {
+                denied(notes, refusal.reason());
+                Flow::Reply(refusal.reply())
+            }
             Outcome::Wait {
                 provider,
                 reason,
@@ -91,6 +116,7 @@ impl Worker {
                     generation,
                     deadline_ms,
                 });
+                stream.waiting_since = Some(host.now());
                 Flow::Pause
             }
         }
@@ -159,7 +185,7 @@ impl Policy for Worker {
         stream: &mut AuthnStream,
     ) -> Flow {
         let outcome = self.decide(host, request, true);
-        self.flow(outcome, stream)
+        self.flow(host, outcome, request, stream)
     }
 
     fn on_tick(&self, host: &(impl Host + ?Sized)) -> Vec<u32> {
@@ -224,10 +250,19 @@ impl Policy for Worker {
         request: &mut RequestView,
         stream: &mut AuthnStream,
     ) -> Flow {
-        match self.decide(host, request, false) {
-            Outcome::Wait { .. } => Flow::Reply(Denial::KeysUnavailable.reply(&self.config.realm)),
-            outcome => self.flow(outcome, stream),
+        if let Some(since) = stream.waiting_since.take() {
+            let now = host.now();
+            let waited = now.duration_since(since).unwrap_or_default().as_millis();
+            let waited = i64::try_from(waited).unwrap_or(i64::MAX);
+            request
+                .notes
+                .event(KEYS_WAIT, now, vec![(WAIT_MS, NoteValue::Int(waited))]);
         }
+        let outcome = match self.decide(host, request, false) {
+            Outcome::Wait { .. } => Outcome::Deny(Denial::KeysUnavailable),
+            outcome => outcome,
+        };
+        self.flow(host, outcome, request, stream)
     }
 
     fn on_stream_end(&self, stream: &mut AuthnStream) {

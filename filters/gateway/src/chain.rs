@@ -9,7 +9,7 @@ use std::time::Duration;
 use wasmgate_authn::AuthnStream;
 use wasmgate_ratelimit::RatelimitStream;
 use wasmgate_shared::{config, ConfigError, Flow, Host, LocalReply, Policy, RequestView};
-use wasmgate_tracing::TraceReply;
+use wasmgate_tracing::{TraceStream, Tracing};
 
 pub struct Gateway {
     stages: Sections,
@@ -36,7 +36,7 @@ impl Stage {
 /// What a request keeps: each stage's state and the stage it waits in.
 pub struct GatewayStream {
     waiting_in: Option<Stage>,
-    trace: TraceReply,
+    trace: TraceStream,
     pre_auth: RatelimitStream,
     authn: AuthnStream,
     ratelimit: RatelimitStream,
@@ -112,8 +112,8 @@ impl Gateway {
 }
 
 /// A local reply carries the trace headers an upstream response would get.
-fn traced(mut reply: LocalReply, trace: &TraceReply) -> LocalReply {
-    reply.headers.extend(trace.iter().cloned());
+fn traced(mut reply: LocalReply, trace: &TraceStream) -> LocalReply {
+    reply.headers.extend(trace.response_headers.iter().cloned());
     reply
 }
 
@@ -153,7 +153,7 @@ impl Policy for Gateway {
     fn new_stream(&self, context_id: u32) -> GatewayStream {
         GatewayStream {
             waiting_in: None,
-            trace: TraceReply::new(),
+            trace: TraceStream::default(),
             pre_auth: RatelimitStream::default(),
             authn: AuthnStream::new(context_id),
             ratelimit: RatelimitStream::default(),
@@ -201,17 +201,33 @@ impl Policy for Gateway {
             .unwrap_or_default()
     }
 
-    /// Only authn makes callouts from the root (its JWKS fetches).
+    /// The root's callouts: span exports (tracing) and JWKS fetches (authn).
     fn on_http_call_response(
         &self,
         host: &(impl Host + ?Sized),
         token: u32,
         body_size: usize,
     ) -> Vec<u32> {
-        let authn = self.stages.authn.as_ref();
-        authn
+        let s = &self.stages;
+        let exported = s.tracing.as_ref().and_then(Tracing::exporter);
+        if exported.is_some_and(|e| e.on_response(host, token, body_size)) {
+            return Vec::new();
+        }
+        s.authn
+            .as_ref()
             .map(|a| a.on_http_call_response(host, token, body_size))
             .unwrap_or_default()
+    }
+
+    fn on_log(
+        &self,
+        host: &(impl Host + ?Sized),
+        request: &RequestView,
+        stream: &mut GatewayStream,
+    ) {
+        if let Some(t) = &self.stages.tracing {
+            t.on_log(host, request, &mut stream.trace);
+        }
     }
 
     fn on_wake(

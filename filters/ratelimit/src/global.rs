@@ -16,7 +16,7 @@ use crate::config::{MissingKey, Rule};
 use crate::global_config::{FailurePolicy, GlobalConfig, Mode};
 use crate::headers::{fields, retry_after_s, Quota};
 use crate::keys::{client_address, KeyPart};
-use crate::limiter::{Limiter, Verdict};
+use crate::limiter::{Limiter, Refusal, Verdict};
 use crate::metrics::FILTER;
 use crate::rls::{
     Descriptor, Entry, RateLimitRequest, RateLimitResponse, UInt64Value, CODE_OK, CODE_OVER_LIMIT,
@@ -95,7 +95,7 @@ pub struct Allowed {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     Allow(Allowed),
-    Limit(LocalReply),
+    Limit(Refusal),
 }
 
 impl From<Verdict> for Decision {
@@ -264,7 +264,8 @@ impl Global {
                         "ratelimit_unavailable",
                         "The rate-limit service is unavailable; retry shortly.",
                     )
-                    .with_header("retry-after", "1"),
+                    .with_header("retry-after", "1")
+                    .into(),
                 )
             }
             FailurePolicy::Local => {
@@ -376,6 +377,8 @@ fn over_limit(limiter: &Limiter, rules: &[usize], response: &RateLimitResponse) 
             .is_none_or(|s| s.code == CODE_OVER_LIMIT)
     };
     let mut enforced = false;
+    // The headline rule when the service gave quotas, else the first refusing one.
+    let mut refusing_rule = None;
     let mut quotas = Vec::new();
     let mut headline = (0, 0);
     for (d, &i) in rules.iter().enumerate() {
@@ -391,11 +394,15 @@ fn over_limit(limiter: &Limiter, rules: &[usize], response: &RateLimitResponse) 
             m.shadow_limited.inc();
             continue;
         }
+        if !enforced {
+            refusing_rule = Some(rule.name.clone());
+        }
         enforced = true;
         m.limited.inc();
         if let Some(q) = quota(rule, status) {
             if quotas.is_empty() || q.reset_s > headline.1 {
                 headline = (quotas.len(), q.reset_s);
+                refusing_rule = Some(rule.name.clone());
             }
             quotas.push(q);
         }
@@ -420,7 +427,10 @@ fn over_limit(limiter: &Limiter, rules: &[usize], response: &RateLimitResponse) 
         reply.headers.retain(|(n, _)| *n != name);
         reply = reply.with_header(name, value);
     }
-    Decision::Limit(reply)
+    Decision::Limit(Refusal {
+        reply,
+        rule: refusing_rule,
+    })
 }
 
 #[cfg(test)]

@@ -100,7 +100,7 @@ fn header(k: &str, v: &str) -> HeaderValue {
 
 fn reply(step: &Step) -> &LocalReply {
     match step {
-        Step::Reply(r) => r,
+        Step::Reply(r) => &r.reply,
         other => panic!("expected a local reply, got {other:?}"),
     }
 }
@@ -465,7 +465,7 @@ fn every_failure_applies_the_policy_and_is_counted() {
                 .iter()
                 .map(|s| match s {
                     Step::Continue(_) => 200,
-                    Step::Reply(r) => r.status,
+                    Step::Reply(r) => r.reply.status,
                     Step::Wait(_) => 0,
                 })
                 .collect();

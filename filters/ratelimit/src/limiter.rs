@@ -87,7 +87,22 @@ pub enum Verdict {
     /// Let it through; add these fields to the response (empty unless `on_allowed`).
     Allow(Vec<(&'static str, String)>),
     /// Answer with this 429.
-    Limit(LocalReply),
+    Limit(Refusal),
+}
+
+/// A refused request: its reply, and the rule the gateway's span names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub reply: LocalReply,
+    /// The refusing rule whose wait is longest; `None` when no single rule refused (the
+    /// service could not be asked, the bucket store stayed contended).
+    pub rule: Option<String>,
+}
+
+impl From<LocalReply> for Refusal {
+    fn from(reply: LocalReply) -> Self {
+        Self { reply, rule: None }
+    }
 }
 
 /// A rule that applies to this request, and the bucket it charges.
@@ -168,7 +183,8 @@ impl Limiter {
         self.metrics.cas_exhausted.inc();
         Verdict::Limit(
             LocalReply::new(429, "rate_limited", "Too many requests; retry shortly.")
-                .with_header("retry-after", "1"),
+                .with_header("retry-after", "1")
+                .into(),
         )
     }
 
@@ -352,11 +368,17 @@ impl Limiter {
         // Only the refusing rules: a rule with tokens to spare may see its next token after
         // Retry-After, and §6 holds for every `t` in the answer.
         let refused = |_: &Charge<'_>, r: &Read| (!r.has_tokens).then_some(r.state);
+        let rule = charges
+            .iter()
+            .zip(reads)
+            .filter(|(c, r)| !c.rule.shadow && !r.has_tokens)
+            .max_by_key(|(c, r)| wait_of(c, r))
+            .map(|(c, _)| c.rule.name.clone());
         let (quotas, headline) = quotas(charges, reads, now, refused, wait_of);
         for (name, value) in fields(self.config.headers.style, &quotas, headline) {
             reply = reply.with_header(name, value);
         }
-        Verdict::Limit(reply)
+        Verdict::Limit(Refusal { reply, rule })
     }
 }
 

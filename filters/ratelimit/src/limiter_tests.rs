@@ -66,7 +66,7 @@ fn burst_then_429_with_retry_after_headers_and_json_body() {
     let host = FakeHost::new();
     let l = limiter(&host, GLOBAL);
     assert_eq!(count_allowed(&l, &host, "10.0.0.1", 3), 3);
-    let Verdict::Limit(reply) = send(&l, &host, "10.0.0.1", &[]) else {
+    let Verdict::Limit(Refusal { reply, .. }) = send(&l, &host, "10.0.0.1", &[]) else {
         panic!("fourth request allowed");
     };
     assert_eq!(reply.status, 429);
@@ -110,7 +110,7 @@ fn field<'a>(fields: &'a [(&'static str, String)], name: &str) -> Option<&'a str
 
 fn refused(v: Verdict) -> LocalReply {
     match v {
-        Verdict::Limit(reply) => reply,
+        Verdict::Limit(Refusal { reply, .. }) => reply,
         Verdict::Allow(_) => panic!("admitted"),
     }
 }
@@ -420,7 +420,7 @@ fn endless_conflicts_are_bounded_and_refused() {
         busy.write(key, &value);
     });
     prepare(&host, "10.0.0.1", &[]);
-    let Verdict::Limit(reply) = l.decide(&host, &view(&host)) else {
+    let Verdict::Limit(Refusal { reply, .. }) = l.decide(&host, &view(&host)) else {
         panic!("admitted without a successful write");
     };
     store.clear_write_hook();
@@ -584,7 +584,7 @@ fn a_flood_of_refusals_reads_no_shared_data_until_refill_could_admit() {
     );
     let reads = store.reads();
     for _ in 0..100 {
-        let Verdict::Limit(reply) = decide() else {
+        let Verdict::Limit(Refusal { reply, .. }) = decide() else {
             panic!("admitted from an empty bucket");
         };
         assert_eq!(header(&reply, "retry-after"), Some("1"));

@@ -5,9 +5,18 @@
 
 use crate::config::{RatelimitConfig, RawRatelimitConfig};
 use crate::global::{Allowed, Answer, Decision, Global};
-use crate::limiter::{Limiter, Verdict};
+use crate::limiter::{Limiter, Refusal, Verdict};
 use std::time::SystemTime;
-use wasmgate_shared::{config, ConfigError, Flow, Host, LocalReply, Policy, RequestView};
+use wasmgate_shared::span_notes::NoteValue;
+use wasmgate_shared::{config, ConfigError, Flow, Host, Policy, RequestView};
+
+/// What a refusal and a service call leave on the gateway's span (docs/tracing.md).
+const REASON: &str = "wasmgate.ratelimit.reason";
+const RULE: &str = "wasmgate.ratelimit.rule";
+/// Event: the rate-limit service answered (or failed); `wasmgate.wait_ms` says after how long.
+const SERVICE_CALL: &str = "wasmgate.ratelimit.service_call";
+const WAIT_MS: &str = "wasmgate.wait_ms";
+const GRPC_STATUS: &str = "rpc.grpc.status_code";
 
 pub struct Plugin {
     pub limiter: Limiter,
@@ -29,7 +38,7 @@ pub struct Pending {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
     Continue(Allowed),
-    Reply(LocalReply),
+    Reply(Refusal),
     /// Pause until the service answers the call.
     Wait(Pending),
 }
@@ -78,13 +87,13 @@ impl Plugin {
     pub fn decide(&self, host: &(impl Host + ?Sized), request: &mut RequestView) -> Step {
         if let Err(refusal) = request.judge(&self.limiter.config.paths) {
             self.limiter.metrics.path_refused.inc();
-            return Step::Reply(refusal.reply());
+            return Step::Reply(refusal.reply().into());
         }
         // The upstream serves what the rules judged, whatever this request's outcome.
         request.forward_canonical_path(host);
         let local_fields = match self.limiter.decide(host, request) {
             Verdict::Allow(fields) => fields,
-            Verdict::Limit(reply) => return Step::Reply(reply),
+            Verdict::Limit(refusal) => return Step::Reply(refusal),
         };
         let Some(global) = &self.global else {
             return Step::Continue(Allowed {
@@ -140,7 +149,7 @@ impl Plugin {
     }
 
     /// Acts on a step for the stream: headers the service asked for go upstream now, the
-    /// response fields wait for the response.
+    /// response fields wait for the response; a refusal is noted for the span.
     pub fn flow(
         host: &(impl Host + ?Sized),
         request: &mut RequestView,
@@ -155,7 +164,13 @@ impl Plugin {
                 stream.allowed = allowed;
                 Flow::Continue
             }
-            Step::Reply(reply) => Flow::Reply(reply),
+            Step::Reply(Refusal { reply, rule }) => {
+                request.notes.attribute(REASON, reply.error.as_str());
+                if let Some(rule) = rule {
+                    request.notes.attribute(RULE, rule);
+                }
+                Flow::Reply(reply)
+            }
             Step::Wait(pending) => {
                 stream.pending = Some(pending);
                 Flow::Pause
@@ -173,7 +188,7 @@ fn finish(decision: Decision, local_fields: Vec<(&'static str, String)>) -> Step
             allowed.fields = fields;
             Step::Continue(allowed)
         }
-        Decision::Limit(reply) => Step::Reply(reply),
+        Decision::Limit(refusal) => Step::Reply(refusal),
     }
 }
 
@@ -213,6 +228,19 @@ impl Policy for Plugin {
         let Some(pending) = stream.pending.take_if(|p| p.token == token) else {
             return Flow::Pause;
         };
+        let now = host.now();
+        let waited = now
+            .duration_since(pending.sent)
+            .unwrap_or_default()
+            .as_millis();
+        let attributes = vec![
+            (
+                WAIT_MS,
+                NoteValue::Int(i64::try_from(waited).unwrap_or(i64::MAX)),
+            ),
+            (GRPC_STATUS, NoteValue::Int(i64::from(status))),
+        ];
+        request.notes.event(SERVICE_CALL, now, attributes);
         let step = self.answer(host, request, pending, status, size);
         Self::flow(host, request, stream, step)
     }

@@ -31,7 +31,7 @@ fn send(p: &Plugin, host: &FakeHost, path: &str) -> Step {
 fn status(step: &Step) -> u16 {
     match step {
         Step::Continue(_) => 200,
-        Step::Reply(reply) => reply.status,
+        Step::Reply(refusal) => refusal.reply.status,
         Step::Wait(_) => 0,
     }
 }
@@ -88,7 +88,7 @@ fn an_ambiguous_path_is_refused_with_400() {
         "/admin\\x",
     ] {
         let step = send(&p, &host, path);
-        let Step::Reply(reply) = step else {
+        let Step::Reply(Refusal { reply, .. }) = step else {
             panic!("{path}: {step:?}")
         };
         assert_eq!(

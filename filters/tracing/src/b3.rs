@@ -65,6 +65,7 @@ pub fn parse_single(value: &str) -> Option<B3> {
         short_trace_id,
         span_id: span_id(span)?,
         sampling,
+        random: false,
     }))
 }
 
@@ -102,6 +103,7 @@ pub fn parse_multi(headers: &MultiHeaders<'_>) -> Option<B3> {
                 short_trace_id,
                 span_id: span_id(span.trim_matches([' ', '\t']))?,
                 sampling,
+                random: false,
             }))
         }
         _ => None,
@@ -190,6 +192,7 @@ mod tests {
             short_trace_id,
             span_id: hex::decode(SPAN).unwrap(),
             sampling,
+            random: false,
         })
     }
 
@@ -306,6 +309,7 @@ mod tests {
             parent_span_id: Some(hex::decode(PARENT).unwrap()),
             sampled: true,
             debug: false,
+            random: false,
         };
         assert_eq!(
             format_single(&context),

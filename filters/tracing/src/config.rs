@@ -1,10 +1,22 @@
 //! The tracing plugin configuration: serde shape with documented defaults (`docs/tracing.md`),
 //! then a compile step into a checked [`TracingConfig`] whose errors name the field.
 
+use crate::export_config::{ExportConfig, RawExport};
 use crate::sampling::Sampler;
 use crate::{b3, propagation};
 use serde::Deserialize;
 use wasmgate_shared::ConfigError;
+
+/// Which W3C Trace Context rules `traceparent` and `tracestate` follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum W3cLevel {
+    /// Trace Context Level 1 (2020): only the sampled flag; `tracestate` keys are
+    /// `simple-key` or `tenant@system`; a duplicated key drops the list.
+    One,
+    /// Level 2: the random-trace-id flag; any key of `a-z0-9_-*/@` up to 256 characters;
+    /// the first of duplicated keys is kept (the W3C test suite's strict mode).
+    Two,
+}
 
 /// A trace context header format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -38,6 +50,10 @@ pub struct RawTracingConfig {
     pub request_id_header: String,
     /// Headers sent back to the client.
     pub response: RawResponseHeaders,
+    /// W3C Trace Context level, `1` or `2`. Default `2`.
+    pub w3c_level: u8,
+    /// Export the gateway's span over OTLP/HTTP. Default none (no export).
+    pub export: Option<RawExport>,
 }
 
 impl Default for RawTracingConfig {
@@ -50,6 +66,8 @@ impl Default for RawTracingConfig {
             client_trace_id_header: None,
             request_id_header: "x-request-id".to_string(),
             response: RawResponseHeaders::default(),
+            w3c_level: 2,
+            export: None,
         }
     }
 }
@@ -78,6 +96,8 @@ pub struct TracingConfig {
     pub traceresponse: bool,
     pub response_trace_id_header: Option<String>,
     pub response_request_id_header: Option<String>,
+    pub w3c_level: W3cLevel,
+    pub export: Option<ExportConfig>,
 }
 
 impl TracingConfig {
@@ -108,6 +128,15 @@ impl RawTracingConfig {
         }
         let optional =
             |field: &str, name: Option<String>| name.map(|n| header_name(field, &n)).transpose();
+        let w3c_level = match self.w3c_level {
+            1 => W3cLevel::One,
+            2 => W3cLevel::Two,
+            _ => return Err(ConfigError::new("w3c_level", "must be 1 or 2")),
+        };
+        let export = self
+            .export
+            .map(|e| e.compile().map_err(|err| err.within("export")))
+            .transpose()?;
         Ok(TracingConfig {
             extract,
             inject,
@@ -124,6 +153,8 @@ impl RawTracingConfig {
                 "response.request_id_header",
                 self.response.request_id_header,
             )?,
+            w3c_level,
+            export,
         })
     }
 }
@@ -189,6 +220,36 @@ mod tests {
         assert!(!config.traceresponse);
         assert_eq!(config.response_trace_id_header, None);
         assert_eq!(config.response_request_id_header, None);
+        assert_eq!(config.w3c_level, W3cLevel::Two);
+        assert_eq!(config.export, None);
+    }
+
+    #[test]
+    fn export_defaults_and_fields() {
+        let config = compile(r#"{"export":{"cluster":"otel"}}"#).unwrap();
+        let export = config.export.unwrap();
+        assert_eq!(export.cluster, "otel");
+        assert_eq!(export.authority, "otel");
+        assert_eq!(export.path, "/v1/traces");
+        assert_eq!(export.service_name, "wasmgate");
+        assert_eq!(export.batch_max_spans, 512);
+        assert_eq!(export.batch_interval.as_millis(), 1000);
+        assert_eq!(export.queue_max_spans, 2048);
+        assert_eq!(export.timeout.as_millis(), 5000);
+        assert!(export.headers.is_empty() && export.claims.is_empty());
+
+        let config = compile(
+            r#"{"w3c_level":1,"export":{"cluster":"otel","authority":"collector:4318",
+                "path":"/otlp/v1/traces","service_name":"edge","batch_max_spans":10,
+                "batch_interval_ms":200,"queue_max_spans":100,"timeout_ms":250,
+                "headers":{"x-tenant":"acme"},"claims":["tenant"]}}"#,
+        )
+        .unwrap();
+        assert_eq!(config.w3c_level, W3cLevel::One);
+        let export = config.export.unwrap();
+        assert_eq!(export.authority, "collector:4318");
+        assert_eq!(export.headers, [("x-tenant".into(), "acme".into())]);
+        assert_eq!(export.claims, ["tenant"]);
     }
 
     #[test]
@@ -278,6 +339,55 @@ mod tests {
             (
                 r#"{"response":{"request_id_header":"a/b"}}"#,
                 "response.request_id_header: must be a lower-case header name",
+            ),
+            (r#"{"w3c_level":3}"#, "w3c_level: must be 1 or 2"),
+            (
+                r#"{"export":{}}"#,
+                "export.cluster: must name the collector's cluster",
+            ),
+            (
+                r#"{"export":{"cluster":"c","path":"v1/traces"}}"#,
+                "export.path: must be a path starting with '/'",
+            ),
+            (
+                r#"{"export":{"cluster":"c","authority":"a b"}}"#,
+                "export.authority: must be a host[:port]",
+            ),
+            (
+                r#"{"export":{"cluster":"c","service_name":""}}"#,
+                "export.service_name: must not be empty",
+            ),
+            (
+                r#"{"export":{"cluster":"c","queue_max_spans":0}}"#,
+                "export.queue_max_spans: must be between 1 and 65536",
+            ),
+            (
+                r#"{"export":{"cluster":"c","queue_max_spans":10,"batch_max_spans":11}}"#,
+                "export.batch_max_spans: must be between 1 and queue_max_spans",
+            ),
+            (
+                r#"{"export":{"cluster":"c","batch_interval_ms":5}}"#,
+                "export.batch_interval_ms: must be between 10 and 60000",
+            ),
+            (
+                r#"{"export":{"cluster":"c","timeout_ms":0}}"#,
+                "export.timeout_ms: must be between 1 and 60000",
+            ),
+            (
+                r#"{"export":{"cluster":"c","headers":{"X-Key":"v"}}}"#,
+                "export.headers.X-Key: must be a lower-case header name",
+            ),
+            (
+                r#"{"export":{"cluster":"c","headers":{"content-type":"text/plain"}}}"#,
+                "export.headers.content-type: is set by the exporter",
+            ),
+            (
+                r#"{"export":{"cluster":"c","headers":{"x-key":"a\nb"}}}"#,
+                "export.headers.x-key: must be printable ASCII",
+            ),
+            (
+                r#"{"export":{"cluster":"c","claims":[""]}}"#,
+                "export.claims[0]: must be a claim name of 1-64 characters",
             ),
         ];
         for (json, expected) in cases {

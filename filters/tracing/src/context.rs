@@ -34,6 +34,9 @@ pub struct ParentContext {
     pub short_trace_id: bool,
     pub span_id: SpanId,
     pub sampling: Sampling,
+    /// W3C Level 2 random-trace-id flag: the caller promises the trace id's right-most 7 bytes
+    /// are random. B3 has no such flag: false.
+    pub random: bool,
 }
 
 /// The gateway's own span: what goes upstream in every injected format.
@@ -46,6 +49,9 @@ pub struct TraceContext {
     pub parent_span_id: Option<SpanId>,
     pub sampled: bool,
     pub debug: bool,
+    /// W3C Level 2 random-trace-id flag, sent in `traceparent`: set on traces the gateway
+    /// starts (its ids are random), carried over unchanged on continued ones.
+    pub random: bool,
 }
 
 /// True when every byte is zero: W3C and B3 both forbid all-zero ids.

@@ -3,7 +3,7 @@
 //! headers come in as a list, randomness from [`Host::random_bytes`].
 
 use crate::b3::{self, MultiHeaders, B3};
-use crate::config::{Format, TracingConfig};
+use crate::config::{Format, TracingConfig, W3cLevel};
 use crate::context::{is_zero, ParentContext, Sampling, TraceContext};
 use crate::{hex, request_id, traceparent, tracestate};
 use wasmgate_shared::{Host, RequestView};
@@ -34,6 +34,8 @@ pub struct Plan {
     pub response_headers: Vec<(String, String)>,
     /// The 32-hex trace id, for the access log.
     pub trace_id: String,
+    /// The `tracestate` sent upstream with the gateway's span, if any.
+    pub trace_state: Option<String>,
 }
 
 /// What one format says about the request.
@@ -202,9 +204,16 @@ fn own_span(
     decision: Sampling,
     random: &RandomIds,
 ) -> TraceContext {
-    let (trace_id, short_trace_id, parent_span_id, sampling) = match parent {
-        Some(p) => (p.trace_id, p.short_trace_id, Some(p.span_id), p.sampling),
-        None => (random.trace_id, false, None, decision),
+    let (trace_id, short_trace_id, parent_span_id, sampling, random_flag) = match parent {
+        Some(p) => (
+            p.trace_id,
+            p.short_trace_id,
+            Some(p.span_id),
+            p.sampling,
+            p.random,
+        ),
+        // The gateway's trace ids are random in all 16 bytes.
+        None => (random.trace_id, false, None, decision, true),
     };
     TraceContext {
         trace_id,
@@ -215,26 +224,32 @@ fn own_span(
             .decided()
             .unwrap_or_else(|| config.sampler.sampled(&trace_id)),
         debug: sampling == Sampling::Debug,
+        random: random_flag && config.w3c_level == W3cLevel::Two,
     }
 }
 
 /// Edits that leave exactly the injected formats upstream, all carrying `context`;
-/// `tracestate` travels only with the `traceparent` it came with (`from` W3C).
+/// `tracestate` travels only with the `traceparent` it came with (`from` W3C). Returns the
+/// `tracestate` sent.
 fn trace_header_edits(
     config: &TracingConfig,
     incoming: &Incoming<'_>,
     context: &TraceContext,
     from: Option<Format>,
     edits: &mut Vec<(String, Option<String>)>,
-) {
+) -> Option<String> {
+    let mut sent_state = None;
     let mut set = |name: &str, value: Option<String>| edits.push((name.to_string(), value));
     if config.injects(Format::W3c) {
         set(TRACEPARENT, Some(traceparent::format(context)));
         let state = match from {
-            Some(Format::W3c) => tracestate::sanitize(incoming.tracestate.iter().copied()),
+            Some(Format::W3c) => {
+                tracestate::sanitize(incoming.tracestate.iter().copied(), config.w3c_level)
+            }
             _ => None,
         };
         if state.is_some() || !incoming.tracestate.is_empty() {
+            sent_state.clone_from(&state);
             set(TRACESTATE, state);
         }
     } else if incoming.has(Format::W3c) {
@@ -266,6 +281,7 @@ fn trace_header_edits(
     for (name, value) in multi {
         set(name, Some(value));
     }
+    sent_state
 }
 
 /// Decides the request's trace context and header edits from its `headers`.
@@ -290,7 +306,7 @@ pub fn plan(
     let context = own_span(config, parent.as_ref(), decision, &random);
 
     let mut edits = Vec::new();
-    trace_header_edits(config, &incoming, &context, from, &mut edits);
+    let trace_state = trace_header_edits(config, &incoming, &context, from, &mut edits);
     if let Some(header) = &config.client_trace_id_header {
         if client_trace_id.is_some() || incoming.client_trace_id {
             edits.push((header.clone(), client_trace_id));
@@ -331,6 +347,7 @@ pub fn plan(
         request_headers: edits,
         response_headers,
         trace_id,
+        trace_state,
     }
 }
 

@@ -1,5 +1,7 @@
-//! W3C Trace Context Level 1 `traceparent`: `version-traceid-parentid-flags`, lower-case hex.
+//! W3C Trace Context `traceparent`: `version-traceid-parentid-flags`, lower-case hex.
 //! Anything that breaks the rules is treated as absent (the spec's "restart the trace").
+//! Level 2 adds the random-trace-id flag; the gateway writes it only at Level 2 (Level 1 says
+//! unknown flags are sent as zero).
 
 use crate::context::{is_zero, ParentContext, Sampling, TraceContext};
 use crate::hex;
@@ -7,6 +9,7 @@ use crate::hex;
 /// `00-` + 32 + `-` + 16 + `-` + 2.
 const LEN: usize = 55;
 const SAMPLED: u8 = 0x01;
+const RANDOM: u8 = 0x02;
 
 /// Parses one `traceparent` value. Version `00` must be exactly 55 characters; a higher
 /// version is read by its first 55 characters, which must be followed by `-` or the end
@@ -43,18 +46,31 @@ pub fn parse(value: &str) -> Option<ParentContext> {
         short_trace_id: false,
         span_id,
         sampling,
+        random: flags & RANDOM != 0,
     })
 }
 
-/// Writes the gateway's span as a version `00` `traceparent`; only the sampled flag is set,
-/// the one flag Level 1 defines.
+/// The trace-flags byte of the gateway's span: sampled and random, every other bit zero.
+pub fn flags(context: &TraceContext) -> u8 {
+    let mut flags = 0;
+    if context.sampled {
+        flags |= SAMPLED;
+    }
+    if context.random {
+        flags |= RANDOM;
+    }
+    flags
+}
+
+/// Writes the gateway's span as a version `00` `traceparent`.
 pub fn format(context: &TraceContext) -> String {
     let mut out = String::with_capacity(LEN);
     out.push_str("00-");
     hex::push(&mut out, &context.trace_id);
     out.push('-');
     hex::push(&mut out, &context.span_id);
-    out.push_str(if context.sampled { "-01" } else { "-00" });
+    out.push('-');
+    hex::push(&mut out, &[flags(context)]);
     out
 }
 
@@ -74,9 +90,10 @@ mod tests {
         let cases = [
             (tp("00", TRACE, SPAN, "01"), Sampling::Accept),
             (tp("00", TRACE, SPAN, "00"), Sampling::Deny),
-            // Unknown flag bits are ignored; only bit 0 means sampled.
+            // Unknown flag bits are ignored; bit 0 means sampled, bit 1 random.
             (tp("00", TRACE, SPAN, "09"), Sampling::Accept),
             (tp("00", TRACE, SPAN, "fe"), Sampling::Deny),
+            (tp("00", TRACE, SPAN, "03"), Sampling::Accept),
             // Surrounding whitespace is optional white space, not part of the value.
             (
                 format!(" {}\t", tp("00", TRACE, SPAN, "01")),
@@ -146,7 +163,15 @@ mod tests {
     }
 
     #[test]
-    fn formats_version_00_with_sampled_flag_only() {
+    fn random_flag_is_bit_1_of_any_flags() {
+        let random = |flags: &str| parse(&tp("00", TRACE, SPAN, flags)).map(|p| p.random);
+        for (flags, expected) in [("02", true), ("03", true), ("ff", true), ("01", false)] {
+            assert_eq!(random(flags), Some(expected), "{flags}");
+        }
+    }
+
+    #[test]
+    fn formats_version_00_with_the_sampled_and_random_flags_only() {
         let context = TraceContext {
             trace_id: hex::decode(TRACE).unwrap(),
             short_trace_id: false,
@@ -154,12 +179,21 @@ mod tests {
             parent_span_id: None,
             sampled: true,
             debug: true,
+            random: false,
         };
         assert_eq!(format(&context), tp("00", TRACE, SPAN, "01"));
-        let unsampled = TraceContext {
-            sampled: false,
-            ..context
-        };
-        assert_eq!(format(&unsampled), tp("00", TRACE, SPAN, "00"));
+        let cases = [
+            (false, false, "00"),
+            (true, true, "03"),
+            (false, true, "02"),
+        ];
+        for (sampled, random, flags) in cases {
+            let context = TraceContext {
+                sampled,
+                random,
+                ..context.clone()
+            };
+            assert_eq!(format(&context), tp("00", TRACE, SPAN, flags));
+        }
     }
 }

@@ -91,7 +91,8 @@ fn no_context_starts_a_sampled_trace_with_a_request_id() {
     let (trace, span, flags) = sent_traceparent(&host);
     assert_eq!(plan.origin, Origin::Started);
     assert!(!plan.invalid_incoming);
-    assert_eq!((trace.len(), span.len(), flags.as_str()), (32, 16, "01"));
+    // Sampled, and random (W3C Level 2): the gateway's trace ids are random.
+    assert_eq!((trace.len(), span.len(), flags.as_str()), (32, 16, "03"));
     assert_eq!(plan.trace_id, trace);
     assert_eq!(header(&host, TRACESTATE), None);
     let id = header(&host, "x-request-id").expect("request id generated");
@@ -141,13 +142,46 @@ fn repeated_tracestate_headers_are_one_list_and_bad_ones_are_dropped() {
         ],
     );
     assert_eq!(header(&host, TRACESTATE).as_deref(), Some("a=1,b=2"));
-    let (plan, host) = run("{}", &[(TRACEPARENT, &parent), (TRACESTATE, "a=1,a=2")]);
+    let (plan, host) = run("{}", &[(TRACEPARENT, &parent), (TRACESTATE, "a=1,A=2")]);
     assert_eq!(
         plan.origin,
         Origin::Continued,
         "a bad tracestate does not break the trace"
     );
     assert_eq!(header(&host, TRACESTATE), None);
+    // A duplicated key: Level 2 keeps the first, Level 1 drops the list.
+    let duplicated = [(TRACEPARENT, parent.as_str()), (TRACESTATE, "a=1,b=2,a=3")];
+    let (_, host) = run("{}", &duplicated);
+    assert_eq!(header(&host, TRACESTATE).as_deref(), Some("a=1,b=2"));
+    let (_, host) = run(r#"{"w3c_level":1}"#, &duplicated);
+    assert_eq!(header(&host, TRACESTATE), None);
+}
+
+#[test]
+fn random_flag_is_set_on_started_traces_and_carried_on_continued_ones() {
+    let flags = |json: &str, headers: &[(&str, &str)]| {
+        let (_, host) = run(json, headers);
+        sent_traceparent(&host).2
+    };
+    let with = |f: &str| format!("00-{TRACE}-{SPAN}-{f}");
+    assert_eq!(flags("{}", &[]), "03");
+    assert_eq!(flags("{}", &[(TRACEPARENT, &with("03"))]), "03");
+    assert_eq!(flags("{}", &[(TRACEPARENT, &with("01"))]), "01");
+    assert_eq!(flags("{}", &[(TRACEPARENT, &with("02"))]), "02");
+    // Unknown flags are not passed on.
+    assert_eq!(flags("{}", &[(TRACEPARENT, &with("ff"))]), "03");
+    // B3 says nothing about randomness.
+    let b3 = format!("{B3_TRACE}-{B3_SPAN}-1");
+    assert_eq!(flags("{}", &[(b3::SINGLE, &b3)]), "01");
+    // An untrusted caller's trace is replaced by one of ours.
+    let edge = r#"{"trust_incoming":false}"#;
+    assert_eq!(flags(edge, &[(TRACEPARENT, &with("01"))]), "03");
+    // Level 1 sends only the sampled flag.
+    assert_eq!(flags(r#"{"w3c_level":1}"#, &[]), "01");
+    assert_eq!(
+        flags(r#"{"w3c_level":1}"#, &[(TRACEPARENT, &with("03"))]),
+        "01"
+    );
 }
 
 #[test]
@@ -254,7 +288,7 @@ fn b3_sampling_only_starts_a_trace_with_that_decision() {
         assert_eq!(plan.origin, Origin::Started);
         assert!(!plan.invalid_incoming);
         assert_eq!(plan.context.sampled, sampled, "b3: {value}");
-        assert_eq!(sent_traceparent(&host).2, if sampled { "01" } else { "00" });
+        assert_eq!(sent_traceparent(&host).2, if sampled { "03" } else { "02" });
     }
 }
 
@@ -446,7 +480,7 @@ fn parsing_never_panics_and_output_stays_valid() {
             );
         }
         let _ = b3::parse_single(&text);
-        let _ = tracestate::sanitize([text.as_str()]);
+        let _ = tracestate::sanitize([text.as_str()], W3cLevel::Two);
         let _ = request_id::is_acceptable(&text);
         let multi = MultiHeaders {
             trace_id: Some(&text),
@@ -475,7 +509,10 @@ fn parsing_never_panics_and_output_stays_valid() {
                     assert!(matches!(b3::parse_single(v), Some(B3::Context(_))), "{v}")
                 }
                 (TRACESTATE, Some(v)) => {
-                    assert_eq!(tracestate::sanitize([v.as_str()]).as_ref(), Some(v))
+                    assert_eq!(
+                        tracestate::sanitize([v.as_str()], W3cLevel::Two).as_ref(),
+                        Some(v)
+                    )
                 }
                 ("x-request-id", Some(v)) => assert!(request_id::is_acceptable(v)),
                 _ => {}
