@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 # Never used by wasmgate: HTTP bodies and trailers, the access-log and done hooks (the SDK's
-# defaults do nothing and answer "done"), network-filter and gRPC-stream callbacks.
+# defaults do nothing and answer "done"), network-filter and gRPC-stream callbacks; except
+# where NEEDS says otherwise.
 UNUSED = {
     "proxy_on_request_body", "proxy_on_request_trailers",
     "proxy_on_response_body", "proxy_on_response_trailers",
@@ -22,6 +23,12 @@ UNUSED = {
     "proxy_on_downstream_connection_close", "proxy_on_upstream_connection_close",
     "proxy_on_grpc_receive_initial_metadata", "proxy_on_grpc_receive_trailing_metadata",
     "proxy_on_foreign_function",
+}
+# The access-log hook ends the tracing policy's span (Policy::on_log) after the last response
+# byte, in the modules that run that policy.
+NEEDS = {
+    "tracing.wasm": {"proxy_on_log"},
+    "gateway.wasm": {"proxy_on_log"},
 }
 EXPORT_SECTION = 7
 
@@ -47,7 +54,7 @@ def encode_uleb(value: int) -> bytes:
             return bytes(out)
 
 
-def pruned_exports(body: bytes) -> tuple[bytes, list[str]]:
+def pruned_exports(body: bytes, unused: set[str]) -> tuple[bytes, list[str]]:
     count, at = uleb(body, 0)
     kept, dropped = [], []
     for _ in range(count):
@@ -56,7 +63,7 @@ def pruned_exports(body: bytes) -> tuple[bytes, list[str]]:
         name = body[at:at + length].decode()
         at += length + 1  # the name, then the export kind
         _, at = uleb(body, at)  # the index
-        (dropped if name in UNUSED else kept).append((name, body[start:at]))
+        (dropped if name in unused else kept).append((name, body[start:at]))
     entries = b"".join(raw for _, raw in kept)
     return encode_uleb(len(kept)) + entries, [name for name, _ in dropped]
 
@@ -71,7 +78,7 @@ def prune(path: Path) -> list[str]:
         size, body_at = uleb(data, at + 1)
         body = data[body_at:body_at + size]
         if section == EXPORT_SECTION:
-            body, dropped = pruned_exports(body)
+            body, dropped = pruned_exports(body, UNUSED - NEEDS.get(path.name, set()))
         out += bytes([section]) + encode_uleb(len(body)) + body
         at = body_at + size
     path.write_bytes(bytes(out))
