@@ -90,6 +90,7 @@ class Scenario:
     offset: int = 0               # where in the pool the next run starts
     expect: int = 200             # what a probe request must get (429 is fine for refuse)
     authn: bool = False           # a request without a token must get 401
+    collector: bool = False       # has the `collector` cluster (span export)
     genuine: str | None = None    # forged-token rows: a real token of the same key must get 200
     runs: list = field(default_factory=list)
     envoy: "Envoy | None" = None
@@ -194,6 +195,9 @@ def scenarios(signers: dict, pools: dict, only: str) -> tuple[list[Scenario], li
     genuine = {alg: signers[alg].token("user-genuine", int(time.time())) for alg in ("RS256", "ES256")}
 
     tracing = configs.wasm_filter("tracing", module("tracing"), configs.tracing_config())
+
+    def tracing_export(ratio):
+        return configs.wasm_filter("tracing", module("tracing"), configs.tracing_export_config(ratio))
     floor = configs.wasm_filter("floor", module("floor"), {})
 
     def wasm_ratelimit(n):
@@ -215,6 +219,8 @@ def scenarios(signers: dict, pools: dict, only: str) -> tuple[list[Scenario], li
         S("limit", "no filter, direct response", []),
         S("floor", "empty Rust Wasm filter (the Wasm floor)", [floor]),
         S("tracing", "tracing (Wasm)", [tracing]),
+        S("tracing_export", "tracing (Wasm), every span exported over OTLP/HTTP", [tracing_export(1.0)], collector=True),
+        S("tracing_export_1pct", "tracing (Wasm), 1 % of spans exported", [tracing_export(0.01)], collector=True),
         S("limit_proxy", "no filter, proxied to the fast upstream", [], route="proxy"),
         S("tracing_proxy", "tracing (Wasm), proxied", [tracing], route="proxy"),
         S("authn_repeat", "authn RS256 (Wasm), one token repeated", [wasm_authn("RS256")], token=repeat, authn=True),
@@ -260,6 +266,9 @@ def scenarios(signers: dict, pools: dict, only: str) -> tuple[list[Scenario], li
         C("floor", "limit", "empty Wasm filter vs no filter"),
         C("tracing", "limit", "tracing vs no filter", 0.9),
         C("tracing", "floor", "tracing vs empty Wasm filter"),
+        # Issue #15: export must cost the request path nothing beyond the queue append.
+        C("tracing_export", "tracing", "tracing, export on (sampling 1.0) vs off"),
+        C("tracing_export_1pct", "tracing", "tracing, export on (sampling 0.01) vs off"),
         C("tracing_proxy", "limit_proxy", "tracing vs no filter, proxied"),
         C("limit_proxy", "limit", "proxying vs direct response"),
         C("authn_repeat", "jwt_repeat", "authn RS256 repeated token vs jwt_authn", 1.5),
@@ -390,6 +399,16 @@ def flood_stats(scenario: Scenario) -> dict:
     return out
 
 
+def export_stats(scenario: Scenario) -> dict:
+    """What span export did over the whole run: spans accepted by the collector, dropped."""
+    out = {}
+    for line in scenario.envoy.get("/stats/prometheus").splitlines():
+        m = re.match(r"^\S*wasmgate_tracing_(spans_exported|spans_dropped|traces_sampled)(\{\S*\})? (\d+)", line)
+        if m:
+            out[m.group(1)] = out.get(m.group(1), 0) + int(m.group(3))
+    return out
+
+
 def machine() -> dict:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), "unknown")
@@ -460,6 +479,8 @@ def start(pool_size: int, only: str = ONLY) -> tuple[list[Scenario], list[Compar
         for s in chosen:
             route = configs.proxy_route() if s.route == "proxy" else configs.direct_route()
             clusters = [configs.upstream_cluster(upstream_port)] if s.route == "proxy" else []
+            if s.collector:
+                clusters.append(configs.collector_cluster(upstream_port))
             s.envoy = Envoy(s.name, configs.bootstrap(free_port(), free_port(), s.filters, route, clusters, s.request_id))
             envoys.append(s.envoy)
         deadline = time.time() + 120
@@ -497,6 +518,9 @@ def main() -> None:
         cache = {s.name: wasm_cache_stats(s) for s in all_scenarios
                  if s.name.startswith(("authn", "chain", "flood", "gateway"))}
         flood = {s.name: flood_stats(s) for s in all_scenarios if "flood" in s.name}
+        # The tick's last batch may still be on its way: one more tick, then read.
+        time.sleep(1.2)
+        export = {s.name: export_stats(s) for s in all_scenarios if s.collector}
     finally:
         for e in envoys:
             e.stop()
@@ -518,6 +542,7 @@ def main() -> None:
         "authn_loaded": [s.name for s in all_scenarios if [f["name"] for f in s.filters] == ["wasmgate.authn"]],
         "cache": cache,
         "flood": flood,
+        "export": export,
     }
     (WORK / "results.json").write_text(json.dumps(results, indent=1))
     summary = report.summarize(results)

@@ -99,6 +99,20 @@ def tracing_config() -> dict:
     return {}
 
 
+def tracing_export_config(ratio: float) -> dict:
+    """Span export to the `collector` cluster (the fast upstream, which answers 200). The queue
+    and batches are larger than the defaults so that one worker at bench load exports every
+    span rather than dropping (the report shows both counts)."""
+    return {"sampling_ratio": ratio,
+            "export": {"cluster": "collector", "batch_max_spans": 2048, "queue_max_spans": 16384}}
+
+
+def collector_cluster(port: int) -> dict:
+    return {**upstream_cluster(port), "name": "collector",
+            "load_assignment": {"cluster_name": "collector",
+                                "endpoints": [{"lb_endpoints": [{"endpoint": {"address": address(port)}}]}]}}
+
+
 def authn_config(signer, jwks: str) -> dict:
     return {
         "providers": [{

@@ -239,6 +239,11 @@ def results_markdown(results: dict, summary: dict, plot_name: str) -> str:
     if results.get("flood"):
         out += ["", "Where the forged-token floods ended, counted by the Envoys over the whole run (warm-up and "
                 "probes included): " + "; ".join(flood_summary(n, c) for n, c in results["flood"].items()) + "."]
+    if results.get("export"):
+        out += ["", "Span export over the whole run (warm-up and probes included), counted by the Envoys: "
+                + "; ".join(f"`{n}` {c.get('traces_sampled', 0):,} sampled, {c.get('spans_exported', 0):,} "
+                            f"exported, {c.get('spans_dropped', 0):,} dropped"
+                            for n, c in results["export"].items()) + "."]
     out += ["", "<details><summary>Requests/s of every round</summary>", "",
             "| scenario | " + " | ".join(f"round {i + 1}" for i in range(st["rounds"])) + " |",
             "|---|" + "---:|" * st["rounds"]]

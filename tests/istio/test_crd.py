@@ -231,3 +231,19 @@ def test_jwks_service_entry_yields_the_cluster_authn_calls_in_both_setups():
     assert rule["spec"]["host"] == entry["spec"]["hosts"][0]
     for authn in (CHAIN["authn"]["spec"]["pluginConfig"], MODULE[0]["spec"]["pluginConfig"]["authn"]):
         assert [p["remote_jwks"]["cluster"] for p in authn["providers"]] == clusters
+
+
+def test_collector_snippet_in_the_docs_yields_the_cluster_its_plugin_exports_to(validator):
+    # docs/istio.md "Exporting spans to a collector": the ServiceEntry and the WasmPlugin that
+    # names its cluster, in one yaml block.
+    from conftest import ROOT
+
+    text = (ROOT / "docs" / "istio.md").read_text()
+    section = text.split("## Exporting spans to a collector", 1)[1]
+    block = section.split("```yaml", 1)[1].split("```", 1)[0]
+    docs = [d for d in yaml.safe_load_all(block) if d]
+    entry = next(d for d in docs if d["kind"] == "ServiceEntry")
+    plugin = next(d for d in docs if d["kind"] == "WasmPlugin")
+    assert validator.errors(plugin) == []
+    export = plugin["spec"]["pluginConfig"]["tracing"]["export"]
+    assert istiod.outbound_cluster_name(entry) == [export["cluster"]]

@@ -19,7 +19,7 @@ from conftest import EGRESS, FILTERS, ISTIO, ROOT, load_documents
 from delivery import Gateway, egress_clusters
 from servers import EchoUpstream, IdentityProvider, request
 
-TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-0[01]$")
+TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-0[0-3]$")  # sampled, random (W3C Level 2)
 IDP_HOST = "idp.example.com"
 
 

@@ -102,7 +102,10 @@ fn tracing_starts_a_trace_and_request_id_when_the_client_sent_none() {
     let gw = Gateway::builder("tracing.yaml").start();
     let r = gw.get("/", &[]);
     let (trace, parent, flags) = traceparent(&r);
-    assert_eq!(flags, "01", "the example samples every new trace");
+    assert_eq!(
+        flags, "03",
+        "the example samples every new trace; its id is random (W3C Level 2)"
+    );
     assert_eq!(r.upstream_header("tracestate"), None);
     let request_id = r
         .upstream_header("x-request-id")
@@ -111,7 +114,7 @@ fn tracing_starts_a_trace_and_request_id_when_the_client_sent_none() {
     assert_eq!(r.header("x-request-id"), Some(request_id.as_str()));
     assert_eq!(
         r.header("traceresponse"),
-        Some(format!("00-{trace}-{parent}-01").as_str())
+        Some(format!("00-{trace}-{parent}-03").as_str())
     );
     wait_metric(&gw, "wasmgate_tracing_traces_started", 1.0);
     wait_metric(&gw, "wasmgate_tracing_traces_sampled", 1.0);
@@ -235,7 +238,10 @@ fn tracing_at_an_untrusted_edge_starts_new_traces_and_keeps_the_client_id_aside(
     );
     let (trace, _, flags) = traceparent(&r);
     assert_ne!(trace, TRACE);
-    assert_eq!(flags, "00", "the client cannot force sampling");
+    assert_eq!(
+        flags, "02",
+        "the client cannot force sampling; the new trace id is random"
+    );
     assert_eq!(r.upstream_header("tracestate"), None);
     assert_eq!(r.upstream_header("b3"), None);
     assert_eq!(
@@ -367,7 +373,7 @@ fn tracing_sampling_ratio_zero_sends_unsampled_new_traces_but_keeps_callers_deci
         .plugin_config("tracing", json!({"sampling_ratio": 0}))
         .start();
     for _ in 0..20 {
-        assert_eq!(traceparent(&gw.get("/", &[])).2, "00");
+        assert_eq!(traceparent(&gw.get("/", &[])).2, "02");
     }
     let r = gw.get("/", &[("traceparent", &format!("00-{TRACE}-{SPAN}-01"))]);
     assert_eq!(traceparent(&r).2, "01");

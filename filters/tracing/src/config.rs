@@ -359,7 +359,7 @@ mod tests {
             ),
             (
                 r#"{"export":{"cluster":"c","queue_max_spans":0}}"#,
-                "export.queue_max_spans: must be between 1 and 65536",
+                "export.queue_max_spans: must be between 1 and 16384",
             ),
             (
                 r#"{"export":{"cluster":"c","queue_max_spans":10,"batch_max_spans":11}}"#,

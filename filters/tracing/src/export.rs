@@ -15,6 +15,9 @@ use wasmgate_shared::Host;
 
 /// Batches a worker may have on the wire at once; more wait in the queue.
 pub const MAX_IN_FLIGHT: usize = 4;
+/// The longest tick with export on: a full batch leaves within this, whatever the interval, so
+/// a busy worker's queue drains at up to `MAX_IN_FLIGHT` batches per tick.
+const MAX_TICK: Duration = Duration::from_millis(200);
 const SCOPE: &str = "wasmgate";
 
 pub struct Exporter {
@@ -196,7 +199,7 @@ impl Exporter {
 
     /// The tick period export needs.
     pub fn tick_period(&self) -> Duration {
-        self.config.batch_interval
+        self.config.batch_interval.min(MAX_TICK)
     }
 }
 

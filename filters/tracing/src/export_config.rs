@@ -13,8 +13,9 @@ pub const DEFAULT_BATCH_MAX_SPANS: usize = 512;
 pub const DEFAULT_BATCH_INTERVAL_MS: u64 = 1000;
 pub const DEFAULT_QUEUE_MAX_SPANS: usize = 2048;
 pub const DEFAULT_TIMEOUT_MS: u64 = 5000;
-/// A worker's queue is bounded memory: at most this many spans (≈ 0.5 KiB each) wait.
-pub const MAX_QUEUE_SPANS: usize = 65_536;
+/// A worker's queue is bounded memory: at most this many spans wait (≈ 0.5 KiB each, at most
+/// a few KiB: text attributes are cut at [`crate::otlp::MAX_TEXT_BYTES`]).
+pub const MAX_QUEUE_SPANS: usize = 16_384;
 pub const MAX_TIMEOUT_MS: u64 = 60_000;
 
 #[derive(Debug, Deserialize)]

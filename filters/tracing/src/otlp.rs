@@ -139,12 +139,25 @@ pub enum Value {
     IntValue(i64),
 }
 
+/// Text attribute values are cut to this many bytes: a path, a host or a claim comes from the
+/// client, and a span waits in a bounded queue whose memory must stay bounded too.
+pub const MAX_TEXT_BYTES: usize = 256;
+
 impl KeyValue {
+    /// A text attribute, cut at a character boundary to [`MAX_TEXT_BYTES`].
     pub fn text(key: impl Into<String>, value: impl Into<String>) -> Self {
+        let mut value = value.into();
+        if value.len() > MAX_TEXT_BYTES {
+            let mut end = MAX_TEXT_BYTES;
+            while !value.is_char_boundary(end) {
+                end -= 1;
+            }
+            value.truncate(end);
+        }
         Self {
             key: key.into(),
             value: Some(AnyValue {
-                value: Some(Value::StringValue(value.into())),
+                value: Some(Value::StringValue(value)),
             }),
         }
     }
@@ -156,5 +169,23 @@ impl KeyValue {
                 value: Some(Value::IntValue(value)),
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_values_are_cut_at_a_character_boundary() {
+        let text = |v: &str| match KeyValue::text("k", v).value.and_then(|v| v.value) {
+            Some(Value::StringValue(s)) => s,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(text("short"), "short");
+        assert_eq!(text(&"a".repeat(300)).len(), MAX_TEXT_BYTES);
+        // 'é' is two bytes: 255 + 2 would split it, so it goes whole.
+        let cut = text(&format!("{}é", "a".repeat(255)));
+        assert_eq!(cut.len(), 255);
     }
 }
