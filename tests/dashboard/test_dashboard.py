@@ -68,7 +68,9 @@ def gateway_config(global_example: dict) -> dict:
     """A gateway module configuration under which the traffic of `drive` moves every metric."""
     global_rule = next(r for r in global_example["rules"] if r.get("mode") == "global")
     return {
-        "tracing": {"inject": ["w3c"], "sampling_ratio": 0.5},
+        # Spans go to the echo upstream, which accepts every export with 200.
+        "tracing": {"inject": ["w3c"], "sampling_ratio": 0.5,
+                    "export": {"cluster": "otel_collector", "batch_interval_ms": 100}},
         "pre_auth": {"rules": [{"name": "pre-auth-per-client", "key": CLIENT,
                                 "capacity": 1000, "refill": 1000, "period_ms": 1000}]},
         "authn": {
@@ -126,6 +128,7 @@ def gateway_bootstrap(workdir: Path, upstream: int, idp: IdentityProvider, rls: 
     }}
     bootstrap["static_resources"]["clusters"] = [
         cluster(bootstrap, "upstream", "upstream", upstream),
+        cluster(bootstrap, "otel_collector", "otel_collector", upstream),
         jwks,
         cluster(envoy_yaml("authn.yaml"), "jwks", "jwks_down", free_port()),  # nothing listens there
         cluster(global_bootstrap, global_example["global"]["cluster"], global_example["global"]["cluster"], rls),

@@ -103,3 +103,60 @@ fn a_bad_configuration_names_the_field() {
         .expect("refused");
     assert!(err.field.starts_with("authn.providers[0]"), "{err}");
 }
+
+/// What the span of a recorded request says: the provider that verified after a key wait (with
+/// the wait as an event), and why a request was denied. Never a token or a claim.
+#[test]
+fn decisions_are_noted_for_the_span_only_while_it_records() {
+    use crate::span_attributes::{KEYS_WAIT, OUTCOME, PROVIDER, REASON, WAIT_MS};
+    use wasmgate_shared::span_notes::NoteValue;
+    let host = FakeHost::new();
+    let w = worker(&host);
+    let token = rsa_a().sign(claims(json!({}))).unwrap();
+    let view = |auth: Option<&str>| {
+        let mut headers = vec![
+            (":method".to_string(), "GET".to_string()),
+            (":path".to_string(), "/x".to_string()),
+            (":authority".to_string(), "api.test".to_string()),
+        ];
+        if let Some(token) = auth {
+            headers.push(("authorization".into(), format!("Bearer {token}")));
+        }
+        let mut view = RequestView::unjudged(headers);
+        view.notes.start_recording();
+        view
+    };
+
+    let mut waiting = view(Some(&token));
+    let mut stream = w.new_stream(7);
+    assert_eq!(w.on_request(&host, &mut waiting, &mut stream), Flow::Pause);
+    w.on_tick(&host);
+    let call = host.calls().pop().expect("the fetch");
+    host.advance(StdDuration::from_millis(40));
+    host.set_call_response(&[(":status", "200")], Some(&jwks()));
+    w.on_http_call_response(&host, call.token, 1 << 20);
+    assert_eq!(w.on_wake(&host, &mut waiting, &mut stream), Flow::Continue);
+    let notes = &waiting.notes;
+    assert_eq!(
+        notes.attributes(),
+        [(OUTCOME, "allowed".into()), (PROVIDER, "idp".into())]
+    );
+    let wait = &notes.events()[0];
+    assert_eq!(wait.name, KEYS_WAIT);
+    assert_eq!(wait.attributes, [(WAIT_MS, NoteValue::Int(40))]);
+
+    let mut denied = view(None);
+    let flow = w.on_request(&host, &mut denied, &mut w.new_stream(8));
+    assert!(matches!(flow, Flow::Reply(_)));
+    assert_eq!(
+        denied.notes.attributes(),
+        [
+            (OUTCOME, "denied".into()),
+            (REASON, "missing_credential".into())
+        ]
+    );
+
+    let mut unrecorded = RequestView::unjudged(Vec::new());
+    w.on_request(&host, &mut unrecorded, &mut w.new_stream(9));
+    assert!(unrecorded.notes.attributes().is_empty());
+}

@@ -114,3 +114,28 @@ fn the_paths_option_is_honoured() {
         Some("/repos/a%2Fb")
     );
 }
+
+/// A refusal leaves its reason and the refusing rule (the one that waits longest) on the span.
+#[test]
+fn a_refusal_is_noted_for_the_span_with_its_rule() {
+    use wasmgate_shared::span_notes::NoteValue;
+    let host = FakeHost::new();
+    let p = plugin(
+        &host,
+        r#"{"rules":[{"name":"minute","capacity":1,"period_ms":60000},
+            {"name":"hour","capacity":1,"period_ms":3600000}]}"#,
+    );
+    send(&p, &host, "/");
+    let mut view = current(&host);
+    view.notes.start_recording();
+    let step = p.decide(&host, &mut view);
+    let flow = Plugin::flow(&host, &mut view, &mut RatelimitStream::default(), step);
+    assert!(matches!(flow, Flow::Reply(_)));
+    assert_eq!(
+        view.notes.attributes(),
+        [
+            ("wasmgate.ratelimit.reason", NoteValue::from("rate_limited")),
+            ("wasmgate.ratelimit.rule", NoteValue::from("hour")),
+        ]
+    );
+}

@@ -7,7 +7,6 @@ use crate::export_config::ExportConfig;
 use crate::otlp::{self, ExportTraceServiceRequest, KeyValue, ResourceSpans, ScopeSpans};
 use prost::Message;
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::time::Duration;
 use wasmgate_shared::host::unix_nanos;
 use wasmgate_shared::metrics::BatchedCounter;
@@ -24,8 +23,8 @@ pub struct Exporter {
     config: ExportConfig,
     resource: otlp::Resource,
     queue: RefCell<Vec<otlp::Span>>,
-    /// Call token → spans in that batch.
-    in_flight: RefCell<HashMap<u32, usize>>,
+    /// (call token, spans in that batch): at most [`MAX_IN_FLIGHT`] entries.
+    in_flight: RefCell<Vec<(u32, usize)>>,
     last_export_nanos: Cell<u64>,
     metrics: ExportMetrics,
 }
@@ -145,7 +144,7 @@ impl Exporter {
         headers.extend(c.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         match host.dispatch_http_call(&c.cluster, &headers, Some(&body), c.timeout) {
             Ok(token) => {
-                self.in_flight.borrow_mut().insert(token, count);
+                self.in_flight.borrow_mut().push((token, count));
             }
             Err(err) => {
                 log::warn!(
@@ -160,8 +159,12 @@ impl Exporter {
 
     /// The collector's answer to batch `token`; false if the call is not an export.
     pub fn on_response(&self, host: &(impl Host + ?Sized), token: u32, body_size: usize) -> bool {
-        let Some(count) = self.in_flight.borrow_mut().remove(&token) else {
-            return false;
+        let count = {
+            let mut in_flight = self.in_flight.borrow_mut();
+            let Some(at) = in_flight.iter().position(|(t, _)| *t == token) else {
+                return false;
+            };
+            in_flight.swap_remove(at).1
         };
         let status = host
             .http_call_response_headers()

@@ -327,3 +327,21 @@ fn the_stages_notes_and_configured_claims_become_attributes_and_events() {
     assert_eq!(span.events.len(), 1);
     assert_eq!(span.events[0].name, "wasmgate.authn.keys_wait");
 }
+
+#[test]
+fn the_status_of_response_headers_that_passed_needs_no_property_read() {
+    let host = FakeHost::new().with_response_header(":status", "204");
+    let t = tracing(&host, EXPORT);
+    let mut request = RequestView::unjudged(vec![(":method".into(), "GET".into())]);
+    let mut stream = t.new_stream(1);
+    t.on_request(&host, &mut request, &mut stream);
+    t.on_response(&host, &mut stream);
+    host.set_property(&["response", "code"], &500u64.to_le_bytes());
+    t.on_log(&host, &request, &mut stream);
+    tick_after(&t, &host, 1000);
+    let span = &exported(&host.calls()[0])[0];
+    assert_eq!(
+        attribute(span, "http.response.status_code"),
+        Some(Value::IntValue(204))
+    );
+}

@@ -105,12 +105,15 @@ impl Policy for Tracing {
         let (Some(exporter), Some(span)) = (&self.exporter, stream.span.take()) else {
             return;
         };
-        let status = host
-            .property(&RESPONSE_CODE)
-            .and_then(|bytes| <[u8; 8]>::try_from(bytes.as_slice()).ok())
-            .map(u64::from_le_bytes)
-            .and_then(|code| u16::try_from(code).ok())
-            .filter(|code| *code != 0);
+        // The response headers passed this filter with their status, unless the reply was this
+        // module's own (the gateway's refusals) or there was none: then Envoy's record says.
+        let status = span.status.or_else(|| {
+            host.property(&RESPONSE_CODE)
+                .and_then(|bytes| <[u8; 8]>::try_from(bytes.as_slice()).ok())
+                .map(u64::from_le_bytes)
+                .and_then(|code| u16::try_from(code).ok())
+                .filter(|code| *code != 0)
+        });
         let end = unix_nanos(host.now());
         exporter.push(span.finish(request, status, end, &exporter.config().claims));
     }

@@ -41,7 +41,7 @@ impl OpenSpan {
         }
     }
 
-    /// The finished span. `status` is the response code Envoy logged (`None` when the stream
+    /// The finished span. `status` is the response code the client got (`None` when the stream
     /// ended without a response); `claims` the configured claims to copy from the identity.
     pub fn finish(
         self,
@@ -65,7 +65,6 @@ impl OpenSpan {
             attributes.push(KeyValue::text("url.scheme", scheme));
         }
         attributes.push(KeyValue::text("server.address", request.host.as_str()));
-        let status = status.or(self.status);
         let mut span_status = None;
         if let Some(code) = status {
             attributes.push(KeyValue::int("http.response.status_code", i64::from(code)));
