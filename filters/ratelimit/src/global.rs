@@ -24,6 +24,7 @@ use crate::rls::{
 };
 use prost::Message;
 use std::time::Duration;
+use wasmgate_shared::config::header_name;
 use wasmgate_shared::metrics::BatchedCounter;
 use wasmgate_shared::{Host, LocalReply, RequestView};
 
@@ -320,11 +321,16 @@ fn descriptor(
     })
 }
 
+/// The service's headers that are valid HTTP fields: a token name (so never a pseudo-header
+/// such as `:path`, which would send the request elsewhere than the rules judged) and a value
+/// without a control byte but HTAB (a CR or LF would split the field on an HTTP/1 hop).
+/// Anything else is dropped.
 fn pairs(headers: &[crate::rls::HeaderValue]) -> Vec<(String, String)> {
+    let value_ok = |v: &str| !v.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f);
     headers
         .iter()
         .filter_map(|h| Some((h.key.to_ascii_lowercase(), h.text()?.to_string())))
-        .filter(|(k, _)| !k.is_empty())
+        .filter(|(k, v)| header_name("", k).is_ok() && value_ok(v))
         .collect()
 }
 

@@ -249,6 +249,48 @@ fn ok_admits_and_passes_on_the_services_headers() {
 }
 
 #[test]
+fn the_services_headers_that_are_not_valid_fields_are_dropped() {
+    // Found by the rls_response fuzz target: the service's headers went out as sent, so a
+    // pseudo-header rewrote the judged request and a CR LF split a field.
+    let host = FakeHost::new();
+    let p = plugin(&host, &keyed("deny"));
+    request(&host, &[("x-api-key", "k")]);
+    let pending = wait(p.decide(&host, &mut current(&host)));
+    let mut response = code(CODE_OK);
+    response.request_headers_to_add = vec![
+        header(":path", "/admin"),
+        header("x tier", "gold"),
+        header("x-tier", "gold\r\nx-admin: 1"),
+        header("x-tier", "gold\tplus"),
+    ];
+    response.response_headers_to_add = vec![
+        header("x-engine", "rls\n"),
+        header("", "empty"),
+        header("X-Engine", "limitador"),
+    ];
+    let Step::Continue(allowed) = answer(&p, &host, pending, &response) else {
+        panic!("not admitted")
+    };
+    assert_eq!(
+        allowed.request_headers,
+        [("x-tier".to_string(), "gold\tplus".to_string())]
+    );
+    assert_eq!(
+        allowed.response_headers,
+        [("x-engine".to_string(), "limitador".to_string())]
+    );
+    request(&host, &[("x-api-key", "k")]);
+    let pending = wait(p.decide(&host, &mut current(&host)));
+    let mut response = code(CODE_OVER_LIMIT);
+    response.response_headers_to_add =
+        vec![header("retry-after", "1\r\n"), header(":status", "200")];
+    let r = reply(&answer(&p, &host, pending, &response)).clone();
+    assert_eq!(r.status, 429);
+    assert_eq!(reply_header(&r, "retry-after"), Some("1"));
+    assert_eq!(reply_header(&r, ":status"), None);
+}
+
+#[test]
 fn on_allowed_fields_come_from_the_services_status() {
     let host = FakeHost::new();
     let json = keyed("deny").replace(
