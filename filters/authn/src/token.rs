@@ -55,7 +55,9 @@ pub fn parse(token: &str) -> Result<Jwt<'_>, Denial> {
         return Err(Denial::Malformed);
     };
     let header_json = decode_b64url(header_b64).ok_or(Denial::Malformed)?;
-    let raw: RawHeader = serde_json::from_slice(&header_json).map_err(|_| Denial::Malformed)?;
+    // RFC 7515 §4: UTF-8 JSON. Serde skips the members we ignore without checking their bytes.
+    let header_text = std::str::from_utf8(&header_json).map_err(|_| Denial::Malformed)?;
+    let raw: RawHeader = serde_json::from_str(header_text).map_err(|_| Denial::Malformed)?;
     // We implement no header extension, so any `crit` must be refused (RFC 7515 §4.1.11).
     if raw.crit.is_some() {
         return Err(Denial::Malformed);
@@ -190,6 +192,19 @@ mod tests {
         for (name, t, expected) in cases {
             assert_eq!(parse(&t).err(), Some(expected), "{name}");
         }
+    }
+
+    #[test]
+    fn header_not_utf8_is_malformed() {
+        // Found by the jws_token fuzz target: invalid UTF-8 inside a member we ignore passed.
+        let header = b"{\"alg\":\"ES256\",\"tvp\":\"j\xdfM\x8a\"}";
+        let t = format!(
+            "{}.{}.{}",
+            URL_SAFE_NO_PAD.encode(header),
+            encode_b64url(b"{}"),
+            encode_b64url(b"s")
+        );
+        assert_eq!(parse(&t).err(), Some(Denial::Malformed));
     }
 
     #[test]
