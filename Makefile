@@ -122,3 +122,26 @@ test-dashboard: build rls-server ## the Grafana dashboard's queries and the aler
 rls-server: tools ## build target/debug/rls-server for tests/tests/ratelimit_global.rs
 	$(call phase,rls-server: the rate-limit service the global-mode tests run (limitador; Debian's RocksDB))
 	$(RLS_ENV) $(CARGO) build $(RLS_SERVER)
+
+# Fuzzing (docs/fuzzing.md): cargo-fuzz on nightly in fuzz/libfuzzer, a workspace of its own;
+# the target logic is fuzz/targets, whose tests replay fuzz/corpus on stable in `make unit`.
+# One libFuzzer process at a time, so a core stays free.
+FUZZ_SECONDS    ?= 60
+FUZZ_TARGETS    ?=
+FUZZ_TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),$(CURDIR)/fuzz/target)
+FUZZ_BINARIES    = $(FUZZ_TARGET_DIR)/$(shell rustc -vV | sed -n 's/^host: //p')/release
+
+.PHONY: fuzz-tools fuzz-build fuzz fuzz-merge
+fuzz-tools: ## install what fuzzing needs: the nightly toolchain and cargo-fuzz
+	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+
+fuzz-build: fuzz-tools
+	$(CARGO) run -q -p wasmgate-fuzz-targets --bin fuzz-seeds -- fuzz/seeds
+	CARGO_TARGET_DIR=$(FUZZ_TARGET_DIR) $(CARGO) +nightly fuzz build --fuzz-dir fuzz/libfuzzer -O -a -s none
+
+fuzz: fuzz-build ## every fuzz target for FUZZ_SECONDS (default 60) each: executions, exec/s, coverage, crashes
+	$(PYTHON) scripts/fuzz.py --binaries $(FUZZ_BINARIES) --seconds $(FUZZ_SECONDS) --targets "$(FUZZ_TARGETS)"
+
+fuzz-merge: fuzz-build ## minimize what `make fuzz` found (fuzz/work) into the committed fuzz/corpus
+	$(PYTHON) scripts/fuzz.py --binaries $(FUZZ_BINARIES) --targets "$(FUZZ_TARGETS)" --merge

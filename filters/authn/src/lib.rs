@@ -9,6 +9,8 @@ mod cache;
 mod claims;
 pub mod config;
 mod denial;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod jwks;
 mod mac;
 mod metrics;

@@ -330,6 +330,11 @@ impl FakeHost {
             .collect()
     }
 
+    /// Every response header set so far, in order.
+    pub fn response_headers(&self) -> Vec<(String, String)> {
+        self.response_headers.borrow().clone()
+    }
+
     pub fn calls(&self) -> Vec<HttpCall> {
         self.calls.borrow().clone()
     }

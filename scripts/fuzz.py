@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""Runs the cargo-fuzz targets of fuzz/ one after the other (one libFuzzer process at a time)
+and prints a table: target, executions, executions/s, coverage (cov/ft), crashes.
+
+Each target starts from the committed corpus (fuzz/corpus/<t>) and the seeds
+(fuzz/seeds/<t>, written by the fuzz-seeds binary); what it finds goes to fuzz/work/<t>
+(ignored by git; `make fuzz-merge` minimizes it into the committed corpus), crashing inputs to
+fuzz/artifacts/<t>/. The libFuzzer log of each target is fuzz/logs/<t>.log, and the table is
+also written to fuzz/logs/last-run.tsv.
+
+Usage: scripts/fuzz.py --binaries DIR [--seconds 60] [--targets a,b] [--merge]
+(--merge: minimize corpus + work + seeds of each target into fuzz/corpus/<t> instead of fuzzing)
+"""
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FUZZ = ROOT / "fuzz"
+
+# The dictionary files each target reads (fuzz/dict/), concatenated for libFuzzer.
+DICTS = {
+    "jws_token": ["jws_token", "json"],
+    "jwt_claims": ["jwt_claims", "json"],
+    "jwks": ["jwks", "json"],
+    "pem_spki": ["pem_spki"],
+    "credential_source": ["http"],
+    "authn_request": ["http", "jws_token", "jwt_claims", "json"],
+    "trace_headers": ["trace"],
+    "tracing_plan": ["trace"],
+    "canonical_path": ["http"],
+    "request_matcher": ["http", "json"],
+    "xff_hops": ["http"],
+    "ratelimit_request": ["http", "json"],
+    "config_authn": ["config", "jwks", "json"],
+    "config_ratelimit": ["config", "json"],
+    "config_tracing": ["config", "json"],
+}
+
+
+def targets():
+    """The [[bin]] names of fuzz/libfuzzer/Cargo.toml, in order (the priority order)."""
+    text = (FUZZ / "libfuzzer" / "Cargo.toml").read_text()
+    return re.findall(r'\[\[bin\]\]\s*\nname = "([^"]+)"', text)
+
+
+def dictionary(target, logs):
+    names = DICTS.get(target, [])
+    if not names:
+        return []
+    path = logs / f"{target}.dict"
+    path.write_text("".join((FUZZ / "dict" / f"{n}.dict").read_text() for n in names))
+    return [f"-dict={path}"]
+
+
+def parse(log):
+    """(executions, exec/s, cov, ft) from libFuzzer's final stats and status lines."""
+    execs = re.findall(r"stat::number_of_executed_units:\s*(\d+)", log)
+    rate = re.findall(r"stat::average_exec_per_sec:\s*(\d+)", log)
+    status = re.findall(r"^#(\d+)\s+\w+\s+cov: (\d+) ft: (\d+)", log, re.M)
+    cov, ft = (status[-1][1], status[-1][2]) if status else ("-", "-")
+    if not execs and status:
+        execs = [status[-1][0]]
+    return (
+        int(execs[-1]) if execs else 0,
+        int(rate[-1]) if rate else 0,
+        cov,
+        ft,
+    )
+
+
+def run(target, seconds, binaries, logs):
+    binary = binaries / target
+    work = FUZZ / "work" / target
+    artifacts = FUZZ / "artifacts" / target
+    for d in (work, artifacts):
+        d.mkdir(parents=True, exist_ok=True)
+    before = set(artifacts.iterdir())
+    dirs = [work, FUZZ / "corpus" / target, FUZZ / "seeds" / target]
+    cmd = [
+        str(binary),
+        *[str(d) for d in dirs if d.is_dir()],
+        f"-max_total_time={seconds}",
+        "-print_final_stats=1",
+        "-timeout=10",
+        "-rss_limit_mb=2048",
+        "-max_len=16384",
+        f"-artifact_prefix={artifacts}/",
+        *dictionary(target, logs),
+    ]
+    started = time.time()
+    with open(logs / f"{target}.log", "w") as out:
+        code = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT).returncode
+    log = (logs / f"{target}.log").read_text(errors="replace")
+    execs, rate, cov, ft = parse(log)
+    if not rate and execs:
+        rate = int(execs / max(time.time() - started, 1))
+    crashes = len(set(artifacts.iterdir()) - before)
+    if code != 0 and crashes == 0:
+        crashes = 1  # a failure libFuzzer did not write out (the log says what)
+    return execs, rate, cov, ft, crashes
+
+
+def merge(target, binaries, logs):
+    """Replaces fuzz/corpus/<t> by the inputs of corpus, work and seeds that keep coverage."""
+    corpus = FUZZ / "corpus" / target
+    fresh = FUZZ / "work" / f"{target}.merged"
+    shutil.rmtree(fresh, ignore_errors=True)
+    fresh.mkdir(parents=True)
+    dirs = [corpus, FUZZ / "work" / target, FUZZ / "seeds" / target]
+    cmd = [str(binaries / target), "-merge=1", str(fresh), *[str(d) for d in dirs if d.is_dir()]]
+    with open(logs / f"{target}.merge.log", "w") as out:
+        subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, check=True)
+    shutil.rmtree(corpus, ignore_errors=True)
+    shutil.move(str(fresh), str(corpus))
+    files = list(corpus.iterdir())
+    size = sum(f.stat().st_size for f in files)
+    print(f"{target:<20} {len(files):>6} inputs {size:>9} bytes")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=60)
+    parser.add_argument("--targets", default="")
+    parser.add_argument("--binaries", required=True, help="directory of the built fuzz binaries")
+    parser.add_argument("--merge", action="store_true")
+    args = parser.parse_args()
+    chosen = [t for t in args.targets.split(",") if t] or targets()
+    logs = FUZZ / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    if args.merge:
+        for target in chosen:
+            merge(target, Path(args.binaries), logs)
+        return
+    rows = []
+    header = f"{'target':<20} {'executions':>12} {'exec/s':>8} {'cov':>6} {'ft':>7} {'crashes':>7}"
+    print(header)
+    for target in chosen:
+        execs, rate, cov, ft, crashes = run(target, args.seconds, Path(args.binaries), logs)
+        rows.append((target, execs, rate, cov, ft, crashes))
+        print(f"{target:<20} {execs:>12} {rate:>8} {cov:>6} {ft:>7} {crashes:>7}", flush=True)
+    with open(logs / "last-run.tsv", "w") as out:
+        out.write("target\texecutions\texec_per_s\tcov\tft\tcrashes\n")
+        for row in rows:
+            out.write("\t".join(str(v) for v in row) + "\n")
+    failed = [r[0] for r in rows if r[5]]
+    if failed:
+        print(f"crashes in: {', '.join(failed)} (fuzz/artifacts/<target>/, fuzz/logs/<target>.log)")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
