@@ -10,19 +10,22 @@
 //! - `wasmgate key hash` reads a key on stdin and prints its `key_sha256`.
 //! - `wasmgate token inspect` prints a JWT's header and claims (not verified) and, with
 //!   `--config`, what each authn configuration in that file answers to a request carrying it.
+//! - `wasmgate schema MODULE` prints the JSON Schema of a module's configuration (the file
+//!   `docs/schemas/MODULE.schema.json` holds).
 
 use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::path::Path;
 use std::process::ExitCode;
 use wasmgate_cli::report::{self, Checked};
-use wasmgate_cli::{modules, sources, token, warnings};
+use wasmgate_cli::{modules, schemas, sources, token, warnings};
 
 const USAGE: &str =
     "usage: wasmgate check [--module gateway|tracing|authn|ratelimit] [--allow WARNING]... FILE...
        wasmgate key new
        wasmgate key hash < key
-       wasmgate token inspect [--config FILE] [--path PATH] [--jwks FILE] TOKEN";
+       wasmgate token inspect [--config FILE] [--path PATH] [--jwks FILE] TOKEN
+       wasmgate schema gateway|tracing|authn|ratelimit";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -32,6 +35,9 @@ fn main() -> ExitCode {
         ["key", "new"] => key_new(),
         ["key", "hash"] => key_hash(),
         ["token", "inspect", rest @ ..] => token_inspect(rest),
+        ["schema", module] => schemas::schema(module)
+            .map(|schema| print!("{schema}"))
+            .ok_or_else(|| USAGE.to_string()),
         _ => Err(USAGE.to_string()),
     };
     match result {

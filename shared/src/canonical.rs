@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 /// What to do with `%2F` and `%5C`: servers disagree on whether they separate segments.
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum EscapedSlashes {
     #[default]
@@ -23,6 +24,7 @@ pub enum EscapedSlashes {
 
 /// What to do with a raw `\`: a separator to WHATWG URL parsers and IIS, data to the rest.
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Backslash {
     #[default]
@@ -34,6 +36,7 @@ pub enum Backslash {
 /// What to do with `;`: servlet containers drop `;params` from each segment (`/a/..;/b` is
 /// `/b` to them), other servers keep them as data.
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum PathParameters {
     #[default]
@@ -44,6 +47,7 @@ pub enum PathParameters {
 
 /// The `paths` object of a filter configuration; every default refuses.
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct PathPolicy {
     pub escaped_slashes: EscapedSlashes,

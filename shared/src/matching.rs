@@ -12,6 +12,7 @@ use serde::Deserialize;
 /// The JSON shape: `{"prefix": "/api", "methods": ["GET"], "hosts": ["api.example.com"],
 /// "headers": [{"name": "x-env", "value": "prod"}, {"name": "x-debug"}]}`.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct RequestMatch {
     /// The canonical path (without query string) must equal this.
@@ -30,6 +31,7 @@ pub struct RequestMatch {
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct HeaderMatch {
     pub name: String,

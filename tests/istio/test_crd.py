@@ -247,3 +247,31 @@ def test_collector_snippet_in_the_docs_yields_the_cluster_its_plugin_exports_to(
     assert validator.errors(plugin) == []
     export = plugin["spec"]["pluginConfig"]["tracing"]["export"]
     assert istiod.outbound_cluster_name(entry) == [export["cluster"]]
+
+
+def module_schema(module: str):
+    """The JSON Schema `wasmgate schema MODULE` writes to docs/schemas/ (from the Rust types)."""
+    import json
+
+    import jsonschema
+    from conftest import ROOT
+
+    schema = json.loads((ROOT / "docs" / "schemas" / f"{module}.schema.json").read_text())
+    return jsonschema.Draft202012Validator(schema)
+
+
+@pytest.mark.parametrize("item", PLUGINS, ids=plugin_id)
+def test_plugin_config_follows_its_modules_json_schema(item):
+    spec = item[1]["spec"]
+    image = spec["url"].rsplit("/", 1)[1].split(":")[0]
+    errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+              for e in module_schema(image).iter_errors(spec.get("pluginConfig", {}))]
+    assert errors == []
+
+
+@pytest.mark.parametrize("module", FILTERS)
+def test_the_schema_refuses_what_the_module_refuses(module):
+    validator = module_schema(module)
+    assert validator.is_valid({"$schema": f"../docs/schemas/{module}.schema.json"})
+    for broken in ({"unknown_field": 1}, {"$schema": 7}):
+        assert not validator.is_valid(broken), broken

@@ -16,8 +16,12 @@ use wasmgate_shared::matching::{RequestMatch, RequestMatcher};
 use wasmgate_shared::ConfigError;
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct RawAuthnConfig {
+    /// The JSON Schema of this configuration (`docs/schemas/`), for editors; ignored.
+    #[serde(rename = "$schema")]
+    pub schema: Option<String>,
     /// `realm` in `WWW-Authenticate`.
     pub realm: Option<String>,
     pub providers: Vec<RawProvider>,
@@ -33,6 +37,7 @@ pub struct RawAuthnConfig {
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawProvider {
     pub name: String,
@@ -77,6 +82,7 @@ pub struct RawProvider {
 /// When a token must carry a `kid`. Without one it is tried against every key that could verify
 /// its `alg`, and a forged token (right claims, random signature) costs a full check per key.
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum KidRequirement {
     /// When more than one of the provider's keys could verify the token's `alg`.
@@ -88,6 +94,7 @@ pub enum KidRequirement {
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct RawSource {
     pub header: Option<String>,
@@ -97,6 +104,7 @@ pub struct RawSource {
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawPem {
     #[serde(default)]
@@ -105,6 +113,7 @@ pub struct RawPem {
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawRemoteJwks {
     pub cluster: String,
@@ -127,6 +136,7 @@ pub struct RawRemoteJwks {
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawClaimHeader {
     pub claim: String,
@@ -134,6 +144,7 @@ pub struct RawClaimHeader {
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawApiKeys {
     #[serde(default = "default_api_key_name")]
@@ -148,6 +159,7 @@ pub struct RawApiKeys {
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawConsumer {
     pub name: String,
@@ -155,6 +167,7 @@ pub struct RawConsumer {
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct RawRule {
     pub name: Option<String>,
@@ -169,6 +182,7 @@ pub struct RawRule {
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawClaimRule {
     pub claim: String,
@@ -179,6 +193,7 @@ pub struct RawClaimRule {
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct RawCache {
     pub max_entries: usize,
@@ -188,6 +203,7 @@ pub struct RawCache {
 impl Default for RawAuthnConfig {
     fn default() -> Self {
         Self {
+            schema: None,
             realm: None,
             providers: Vec::new(),
             api_keys: None,

@@ -12,8 +12,12 @@ use wasmgate_tracing::config::RawTracingConfig;
 use wasmgate_tracing::Tracing;
 
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct RawGatewayConfig {
+    /// The JSON Schema of this configuration (`docs/schemas/`), for editors; ignored.
+    #[serde(rename = "$schema")]
+    pub schema: Option<String>,
     pub tracing: Option<RawTracingConfig>,
     /// Rate limits before authn: cheap refusals of floods before any signature check.
     pub pre_auth: Option<RawRatelimitConfig>,

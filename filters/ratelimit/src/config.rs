@@ -21,8 +21,12 @@ const MAX_CAPACITY: u64 = 1_000_000_000_000;
 const MAX_PERIOD_MS: u64 = 366 * 24 * 3600 * 1000;
 
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct RawRatelimitConfig {
+    /// The JSON Schema of this configuration (`docs/schemas/`), for editors; ignored.
+    #[serde(rename = "$schema")]
+    pub schema: Option<String>,
     pub rules: Vec<RawRule>,
     /// 0: the client is the connection's source address; N ≥ 1: the N-th `x-forwarded-for`
     /// entry from the right.
@@ -35,6 +39,7 @@ pub struct RawRatelimitConfig {
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawRule {
     pub name: String,
@@ -71,6 +76,7 @@ fn default_cost() -> u64 {
 
 /// What a request without the key's value (no such header) does.
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum MissingKey {
     /// All such requests share one extra bucket of the rule: omitting the header is no way
@@ -82,6 +88,7 @@ pub enum MissingKey {
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct RawHeaders {
     pub style: HeaderStyle,
@@ -99,6 +106,7 @@ impl Default for RawHeaders {
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum HeaderStyle {
     /// `RateLimit-Policy` and `RateLimit` (draft-ietf-httpapi-ratelimit-headers).

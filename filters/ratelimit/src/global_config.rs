@@ -12,6 +12,7 @@ pub const MAX_TIMEOUT_MS: u64 = 60_000;
 
 /// Where a rule is decided.
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// This Envoy's shared-data bucket only.
@@ -37,6 +38,7 @@ impl Mode {
 
 /// What a request does when the service is unreachable, too slow or answers with an error.
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum FailurePolicy {
     /// Let it through.
@@ -49,6 +51,7 @@ pub enum FailurePolicy {
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct RawGlobal {
     /// The Envoy cluster (HTTP/2) of the rate-limit service.

@@ -33,6 +33,7 @@ impl KeyPart {
 /// The JSON shape: `{"source": "client" | "path" | "identity"}`,
 /// `{"source": "header", "name": "x-user"}` or `{"source": "claim", "claim": "tenant"}`.
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawKeyPart {
     source: Source,
@@ -43,6 +44,7 @@ pub struct RawKeyPart {
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 enum Source {
     Client,

@@ -20,6 +20,7 @@ pub enum W3cLevel {
 
 /// A trace context header format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     /// W3C Trace Context: `traceparent` and `tracestate`.
@@ -31,8 +32,12 @@ pub enum Format {
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct RawTracingConfig {
+    /// The JSON Schema of this configuration (`docs/schemas/`), for editors; ignored.
+    #[serde(rename = "$schema")]
+    pub schema: Option<String>,
     /// Formats read from requests, first valid one wins. Default `["w3c", "b3", "b3multi"]`.
     pub extract: Vec<Format>,
     /// Formats written upstream. Default `["w3c"]`.
@@ -68,11 +73,13 @@ impl Default for RawTracingConfig {
             response: RawResponseHeaders::default(),
             w3c_level: 2,
             export: None,
+            schema: None,
         }
     }
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct RawResponseHeaders {
     /// Send `traceresponse: 00-<trace-id>-<gateway span-id>-<flags>`. Default `false`.

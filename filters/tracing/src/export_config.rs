@@ -19,6 +19,7 @@ pub const MAX_QUEUE_SPANS: usize = 16_384;
 pub const MAX_TIMEOUT_MS: u64 = 60_000;
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct RawExport {
     /// The Envoy cluster of the OTLP/HTTP collector. Required.
