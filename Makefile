@@ -108,6 +108,13 @@ test-istio: build ## istio/ manifests vs Istio's CRD, OCI push/pull via a local 
 # dashboards/ (docs/observability.md): Envoy with dist/gateway.wasm, the rate-limit service and a
 # real Prometheus scraping Envoy; every Grafana panel's query must answer with data, and promtool
 # checks and unit-tests the alert rules (~15 s).
+# Every Envoy minor on PyPI from 1.36 to the pin (its newest patch), each in its own venv under
+# .work/matrix/, against the integration suites; prints a table (README, version policy).
+.PHONY: test-matrix
+test-matrix: build rls-server ## integration suites against every Envoy minor from 1.36 to the pin (~4 min each)
+	$(call phase,test-matrix: the integration suites on each Envoy release from 1.36 to $(ENVOY_VERSION))
+	ENVOY_VERSION=$(ENVOY_VERSION) $(PYTHON) scripts/test_matrix.py
+
 .PHONY: test-dashboard
 test-dashboard: build rls-server ## the Grafana dashboard's queries and the alert rules against real Envoy + Prometheus
 	$(call phase,test-dashboard: every panel query against real Envoy and Prometheus)
