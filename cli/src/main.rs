@@ -104,7 +104,7 @@ fn check(mut args: &[&str]) -> Result<(), String> {
         if as_json {
             report::json(&checked)
         } else {
-            report::text(&checked)
+            report::text(&checked, report::Paint::for_stdout())
         }
     );
     let refused = checked.iter().filter(|c| c.refused.is_some()).count();
