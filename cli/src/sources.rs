@@ -18,6 +18,9 @@ pub struct Found {
     pub config: Vec<u8>,
     /// For a filter in an Envoy configuration, its HTTP connection manager's settings.
     pub listener: Option<Value>,
+    /// For a filter in an Envoy configuration without CDS, the clusters it defines: the only
+    /// ones a callout (JWKS, rate-limit service, span export) can reach.
+    pub clusters: Option<Vec<String>>,
 }
 
 /// The configurations in `path`; `module` names the module of a bare filter configuration.
@@ -41,10 +44,11 @@ pub fn find(path: &Path, module: Option<&str>) -> Result<Vec<Found>, String> {
                 module: module.into(),
                 config: text.into_bytes(),
                 listener: None,
+                clusters: None,
             }]);
         }
         let mut found = Vec::new();
-        envoy_filters(path, &text, &doc, None, &mut found);
+        envoy_config(path, &text, &doc, &mut found);
         return Ok(found);
     }
     let mut found = Vec::new();
@@ -61,7 +65,7 @@ pub fn find(path: &Path, module: Option<&str>) -> Result<Vec<Found>, String> {
                 }
             }
             Some(_) => {}
-            None => envoy_filters(path, &text, &doc, None, &mut found),
+            None => envoy_config(path, &text, &doc, &mut found),
         }
     }
     Ok(found)
@@ -109,7 +113,33 @@ fn wasm_plugin(path: &Path, text: &str, doc: &Value, found: &mut Vec<Found>) {
         module,
         config,
         listener: None,
+        clusters: None,
     });
+}
+
+/// The wasmgate filters of one Envoy configuration, each told the clusters it can call.
+fn envoy_config(path: &Path, text: &str, doc: &Value, found: &mut Vec<Found>) {
+    let first = found.len();
+    envoy_filters(path, text, doc, None, found);
+    let clusters = static_clusters(doc);
+    for f in found.iter_mut().skip(first) {
+        f.clusters.clone_from(&clusters);
+    }
+}
+
+/// `static_resources.clusters[].name`, or `None` when clusters may also come from CDS.
+fn static_clusters(doc: &Value) -> Option<Vec<String>> {
+    if doc.pointer("/dynamic_resources/cds_config").is_some() {
+        return None;
+    }
+    let clusters = doc.pointer("/static_resources/clusters")?.as_array()?;
+    Some(
+        clusters
+            .iter()
+            .filter_map(|c| c.get("name").and_then(Value::as_str))
+            .map(str::to_string)
+            .collect(),
+    )
 }
 
 /// Every Wasm filter whose code is a wasmgate module, with the connection manager around it.
@@ -143,6 +173,7 @@ fn envoy_filters(
                         module,
                         config: config.as_bytes().to_vec(),
                         listener: listener.cloned(),
+                        clusters: None,
                     });
                 }
             }

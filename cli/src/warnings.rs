@@ -11,7 +11,7 @@ pub struct Warning {
 }
 
 /// Every name `--allow` takes.
-pub const NAMES: [&str; 7] = [
+pub const NAMES: [&str; 8] = [
     "path-normalization",
     "client-address",
     "header-key",
@@ -19,6 +19,7 @@ pub const NAMES: [&str; 7] = [
     "jwks-refresh",
     "any-issuer",
     "any-audience",
+    "unknown-cluster",
 ];
 
 /// The warnings of each configuration of one file, in order: a filter's chain is the wasmgate
@@ -44,6 +45,20 @@ pub fn for_file(found: &[Found]) -> Vec<Vec<Warning>> {
 pub fn warnings(found: &Found, earlier: &[&Found]) -> Vec<Warning> {
     let config: Value = serde_json::from_slice(&found.config).unwrap_or(Value::Null);
     let mut out = authn_warnings(&found.module, &config);
+    if let Some(clusters) = &found.clusters {
+        for (what, cluster) in callouts(&found.module, &config) {
+            if !clusters.iter().any(|c| *c == cluster) {
+                out.push(Warning {
+                    name: "unknown-cluster",
+                    message: format!(
+                        "{what} calls cluster {cluster}, which this Envoy configuration does not \
+                         define: every such call fails (a missing JWKS refuses tokens, a missing \
+                         rate-limit service applies on_failure, spans are dropped)"
+                    ),
+                });
+            }
+        }
+    }
     let Some(listener) = &found.listener else {
         return out;
     };
@@ -85,6 +100,62 @@ pub fn warnings(found: &Found, earlier: &[&Found]) -> Vec<Warning> {
                      which the client writes (docs/ratelimit.md, Client address)"
                 ),
             });
+        }
+    }
+    out
+}
+
+/// The clusters a module's configuration calls out to, each with what calls it.
+fn callouts(module: &str, config: &Value) -> Vec<(String, String)> {
+    let section = |key: &str| match module {
+        "gateway" => config.get(key),
+        m if m == key => Some(config),
+        _ => None,
+    };
+    let prefix = |key: &str| {
+        if module == "gateway" {
+            format!("{key}: ")
+        } else {
+            String::new()
+        }
+    };
+    let mut out = Vec::new();
+    if let Some(cluster) = section("tracing")
+        .and_then(|t| t.pointer("/export/cluster"))
+        .and_then(Value::as_str)
+    {
+        out.push((
+            format!("{}span export", prefix("tracing")),
+            cluster.to_string(),
+        ));
+    }
+    for provider in section("authn")
+        .and_then(|a| a.get("providers"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(cluster) = provider
+            .pointer("/remote_jwks/cluster")
+            .and_then(Value::as_str)
+        {
+            let name = provider.get("name").and_then(Value::as_str).unwrap_or("?");
+            out.push((
+                format!("{}provider {name}'s remote JWKS", prefix("authn")),
+                cluster.to_string(),
+            ));
+        }
+    }
+    for (label, limits) in rate_limits(module, config) {
+        if let Some(global) = limits.get("global") {
+            let cluster = global
+                .get("cluster")
+                .and_then(Value::as_str)
+                .unwrap_or(wasmgate_ratelimit::global_config::DEFAULT_CLUSTER);
+            out.push((
+                format!("{label}the rate-limit service"),
+                cluster.to_string(),
+            ));
         }
     }
     out
@@ -286,6 +357,7 @@ mod tests {
             module: module.into(),
             config: config.to_string().into_bytes(),
             listener,
+            clusters: None,
         }
     }
 
@@ -430,5 +502,37 @@ mod tests {
             names(&found("gateway", both, None)),
             ["any-issuer", "any-audience"]
         );
+    }
+
+    #[test]
+    fn a_callout_to_a_cluster_the_envoy_configuration_lacks() {
+        let with = |clusters: &[&str], module: &str, config: Value| {
+            let mut f = found(module, config, None);
+            f.clusters = Some(clusters.iter().map(|c| c.to_string()).collect());
+            warnings(&f, &[])
+        };
+        let gateway = json!({
+            "tracing": {"export": {"cluster": "otel"}},
+            "authn": {"providers": [{"name": "idp", "remote_jwks": {"cluster": "jwks"}}]},
+            "ratelimit": {"global": {}}
+        });
+        let all = ["otel", "jwks", "ratelimit_service"];
+        assert!(with(&all, "gateway", gateway.clone()).is_empty());
+        let messages: Vec<String> = with(&["jwks"], "gateway", gateway.clone())
+            .into_iter()
+            .map(|w| w.message)
+            .collect();
+        assert_eq!(messages.len(), 2);
+        assert!(messages[0].starts_with("tracing: span export calls cluster otel,"));
+        assert!(messages[1]
+            .starts_with("ratelimit: the rate-limit service calls cluster ratelimit_service,"));
+        let authn = json!({"providers": [{"name": "idp", "remote_jwks": {"cluster": "jwks"}}]});
+        let w = with(&[], "authn", authn);
+        assert_eq!(w[0].name, "unknown-cluster");
+        assert!(w[0]
+            .message
+            .starts_with("provider idp's remote JWKS calls cluster jwks,"));
+        // Clusters that may come from CDS (or an Istio plugin) are not judged.
+        assert!(warnings(&found("gateway", gateway, None), &[]).is_empty());
     }
 }
