@@ -47,7 +47,7 @@ pub fn warnings(found: &Found, earlier: &[&Found]) -> Vec<Warning> {
     let mut out = authn_warnings(&found.module, &config);
     if let Some(clusters) = &found.clusters {
         for (what, cluster) in callouts(&found.module, &config) {
-            if !clusters.iter().any(|c| *c == cluster) {
+            if !clusters.contains(&cluster) {
                 out.push(Warning {
                     name: "unknown-cluster",
                     message: format!(
