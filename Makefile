@@ -108,6 +108,13 @@ test-istio: build ## istio/ manifests vs Istio's CRD, OCI push/pull via a local 
 # dashboards/ (docs/observability.md): Envoy with dist/gateway.wasm, the rate-limit service and a
 # real Prometheus scraping Envoy; every Grafana panel's query must answer with data, and promtool
 # checks and unit-tests the alert rules (~15 s).
+# The whole chain in real Envoy under hostile traffic while its JWKS and rate-limit service
+# fail on a schedule; fails on a wrong verdict or memory that keeps growing (docs/reliability.md).
+.PHONY: soak
+soak: build rls-server ## the gateway under mixed hostile traffic for SOAK_SECONDS (default 600); memory must stay flat
+	$(call phase,soak: $${SOAK_SECONDS:-600} s of hostile traffic against dist/gateway.wasm)
+	$(VENV)/bin/python tests/soak/soak.py
+
 # Every Envoy minor on PyPI from 1.36 to the pin (its newest patch), each in its own venv under
 # .work/matrix/, against the integration suites; prints a table (README, version policy).
 .PHONY: test-matrix

@@ -117,16 +117,24 @@ class RateLimitService:
                     [redis, "--port", str(self.redis_port), "--bind", "127.0.0.1",
                      "--save", "", "--appendonly", "no"], stdout=out, stderr=subprocess.STDOUT)
             wait_until(lambda: _listening(self.redis_port), "redis-server", self.redis_log, self.redis)
-            with open(self.log, "wb") as out:
-                self.process = subprocess.Popen(
-                    [rls, "--redis", f"redis://127.0.0.1:{self.redis_port}",
-                     "--listen", f"127.0.0.1:{self.port}", "--limits", str(limits)],
-                    stdout=out, stderr=subprocess.STDOUT)
-            wait_until(lambda: _listening(self.port), "rls-server", self.log, self.process)
+            self.command = [rls, "--redis", f"redis://127.0.0.1:{self.redis_port}",
+                            "--listen", f"127.0.0.1:{self.port}", "--limits", str(limits)]
+            self.start_service()
         except Exception:
             self.__exit__(None, None, None)
             raise
         return self
+
+    def start_service(self):
+        with open(self.log, "ab") as out:
+            self.process = subprocess.Popen(self.command, stdout=out, stderr=subprocess.STDOUT)
+        wait_until(lambda: _listening(self.port), "rls-server", self.log, self.process)
+
+    def kill_service(self):
+        """The service dies (SIGKILL): calls fail until `start_service()`."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
 
     def stop_redis(self):
         stop(self.redis)

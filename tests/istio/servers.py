@@ -84,7 +84,8 @@ def _uint(n: int) -> str:
 
 class IdentityProvider(_Server):
     """Serves `/.well-known/jwks.json` over TLS for `hostname`, signed by a fresh test CA;
-    `token(...)` mints RS256 JWTs with the key the JWKS publishes."""
+    `token(...)` mints RS256 JWTs with the key the JWKS publishes. While `down` is set it
+    answers 503, as an identity provider in trouble does."""
 
     def __init__(self, hostname: str, workdir: Path, kid: str = "test-key-1"):
         self.hostname, self.kid = hostname, kid
@@ -94,12 +95,15 @@ class IdentityProvider(_Server):
                           "n": _uint(numbers.n), "e": _uint(numbers.e)}]}
         self.ca_file, tls = _tls_for(hostname, workdir)
         self.hits = 0
+        self.down = False
         provider = self
 
         class Handler(_Quiet):
             def do_GET(self):
                 if self.path != "/.well-known/jwks.json":
                     return self.reply(404, b"{}")
+                if provider.down:
+                    return self.reply(503, b"{}")
                 provider.hits += 1
                 self.reply(200, json.dumps(jwks).encode(), "application/jwk-set+json")
 
