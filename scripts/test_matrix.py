@@ -66,7 +66,9 @@ def run_suites(envoy: Path, extra: list[str]) -> dict:
     """Runs the integration suites; counts passed/failed tests and names the failures."""
     started = time.monotonic()
     env = {**os.environ, "ENVOY_BIN": str(envoy)}
-    result = subprocess.run(["cargo", "test", "-p", "wasmgate-tests", *extra, "--", "--test-threads", "2"],
+    # --no-fail-fast: every suite runs, whichever fails first.
+    result = subprocess.run(["cargo", "test", "--no-fail-fast", "-p", "wasmgate-tests", *extra, "--",
+                             "--test-threads", "2"],
                             cwd=ROOT, env=env, capture_output=True, text=True)
     output = result.stdout + result.stderr
     passed = sum(int(n) for n in re.findall(r"test result: \w+\. (\d+) passed", output))
