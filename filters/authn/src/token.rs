@@ -56,8 +56,9 @@ pub fn parse(token: &str) -> Result<Jwt<'_>, Denial> {
     };
     let header_json = decode_b64url(header_b64).ok_or(Denial::Malformed)?;
     // RFC 7515 §4: UTF-8 JSON. Serde skips the members we ignore without checking their bytes.
-    let header_text = std::str::from_utf8(&header_json).map_err(|_| Denial::Malformed)?;
-    let raw: RawHeader = serde_json::from_str(header_text).map_err(|_| Denial::Malformed)?;
+    // (`from_slice` after the check, not `from_str`: one JSON reader in the module, not two.)
+    std::str::from_utf8(&header_json).map_err(|_| Denial::Malformed)?;
+    let raw: RawHeader = serde_json::from_slice(&header_json).map_err(|_| Denial::Malformed)?;
     // We implement no header extension, so any `crit` must be refused (RFC 7515 §4.1.11).
     if raw.crit.is_some() {
         return Err(Denial::Malformed);
