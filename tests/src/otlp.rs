@@ -77,15 +77,7 @@ impl OtlpReceiver {
     /// Listens on `port` (0 = any free port) and answers 200 with an empty
     /// `ExportTraceServiceResponse` until told otherwise.
     pub fn start(port: u16) -> Self {
-        let server = Arc::new(
-            tiny_http::Server::http(("127.0.0.1", port))
-                .unwrap_or_else(|e| panic!("cannot listen on 127.0.0.1:{port}: {e}")),
-        );
-        let port = server
-            .server_addr()
-            .to_ip()
-            .map(|a| a.port())
-            .unwrap_or_default();
+        let (server, port) = crate::server::listen(port);
         let spans = Arc::new(Mutex::new(Vec::new()));
         let posts = Arc::new(Mutex::new(Vec::new()));
         let status = Arc::new(AtomicU16::new(200));

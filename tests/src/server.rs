@@ -79,15 +79,7 @@ impl TestServer {
         port: u16,
         handler: impl Fn(&SeenRequest) -> Reply + Send + Sync + 'static,
     ) -> Self {
-        let server = Arc::new(
-            tiny_http::Server::http(("127.0.0.1", port))
-                .unwrap_or_else(|e| panic!("cannot listen on 127.0.0.1:{port}: {e}")),
-        );
-        let port = server
-            .server_addr()
-            .to_ip()
-            .map(|a| a.port())
-            .unwrap_or_default();
+        let (server, port) = listen(port);
         let handler: Arc<Handler> = Arc::new(handler);
         let hits = Arc::new(AtomicUsize::new(0));
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -157,6 +149,20 @@ impl TestServer {
     pub fn requests(&self) -> Vec<SeenRequest> {
         self.seen.lock().map(|s| s.clone()).unwrap_or_default()
     }
+}
+
+/// A tiny_http server on 127.0.0.1:`port` (0 = any free port) and the port it got.
+pub fn listen(port: u16) -> (Arc<tiny_http::Server>, u16) {
+    let server = Arc::new(
+        tiny_http::Server::http(("127.0.0.1", port))
+            .unwrap_or_else(|e| panic!("cannot listen on 127.0.0.1:{port}: {e}")),
+    );
+    let port = server
+        .server_addr()
+        .to_ip()
+        .map(|a| a.port())
+        .unwrap_or_default();
+    (server, port)
 }
 
 /// The echo upstream's answer.
