@@ -157,6 +157,18 @@ fn envoy_filters(
             } else {
                 listener
             };
+            if let Some(source) = map.get("path_config_source").and_then(|s| s.get("path")) {
+                // A filter configuration discovered from a file (ECDS): check what it holds,
+                // under the listener that runs it.
+                if let Some(ecds) = source.as_str().and_then(|p| discovered(path, p)) {
+                    if let Ok(more) = find(&ecds, None) {
+                        found.extend(more.into_iter().map(|f| Found {
+                            listener: listener.cloned(),
+                            ..f
+                        }));
+                    }
+                }
+            }
             if let Some(vm) = map.get("vm_config") {
                 let code = vm.pointer("/code/local/filename").and_then(Value::as_str);
                 if let Some(module) = code.and_then(module_of_file) {
@@ -185,6 +197,20 @@ fn envoy_filters(
             .for_each(|v| envoy_filters(path, text, v, listener, found)),
         _ => {}
     }
+}
+
+/// The file of a `path_config_source`. Envoy reads a relative path from its working
+/// directory; the examples run from the repository root, an ancestor of the config's folder.
+fn discovered(config: &Path, source: &str) -> Option<PathBuf> {
+    let source = Path::new(source);
+    if source.is_absolute() || source.is_file() {
+        return Some(source.to_path_buf());
+    }
+    config
+        .ancestors()
+        .skip(1)
+        .map(|dir| dir.join(source))
+        .find(|p| p.is_file())
 }
 
 fn mentions(value: &Value, key: &str) -> bool {

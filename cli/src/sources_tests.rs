@@ -31,6 +31,11 @@ fn every_shipped_envoy_config_is_found_and_accepted() {
         .map(|(_, m)| m)
         .collect();
     assert_eq!(chain, ["tracing", "ratelimit", "authn", "ratelimit"]);
+    // The ECDS example: its configuration is in the file the listener discovers it from.
+    assert_eq!(
+        accepted("envoy-config/gateway-ecds.yaml"),
+        [("root_id gateway".to_string(), "gateway".to_string())]
+    );
     for file in ["tracing", "authn", "ratelimit", "ratelimit-global"] {
         assert!(
             !accepted(&format!("envoy-config/{file}.yaml")).is_empty(),

@@ -18,6 +18,7 @@ use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::ops::Deref;
 use std::rc::Rc;
 
 /// Registers `P` as the module's root context; call it from `proxy_wasm::main!`.
@@ -30,6 +31,30 @@ pub fn install<P: Policy>() {
             calls: Rc::default(),
         })
     });
+}
+
+/// The policy of one configuration, shared by its root context and the streams it started, and
+/// retired when the last of them lets go. A change through ECDS or a `WasmPlugin` starts a new
+/// root context in the same VM; Envoy deletes the old one once its streams have ended, without
+/// a `proxy_on_done` (the modules do not export it: scripts/prune_exports.py). Retiring on drop
+/// sends what the policy batched since its last tick (counters, spans) instead of losing it.
+struct Live<P: Policy>(P);
+
+impl<P: Policy> Deref for Live<P> {
+    type Target = P;
+    fn deref(&self) -> &P {
+        &self.0
+    }
+}
+
+impl<P: Policy> Drop for Live<P> {
+    fn drop(&mut self) {
+        self.0.retire(&ProxyWasmHost);
+        log::info!(
+            "wasmgate {}: configuration retired (replaced, or Envoy is stopping)",
+            P::NAME
+        );
+    }
 }
 
 /// One request as the policy sees it between callbacks.
@@ -45,7 +70,7 @@ type Paused<S> = Rc<RefCell<HashMap<u32, Shared<S>>>>;
 type RootCalls = Rc<RefCell<HashMap<u32, u32>>>;
 
 struct Root<P: Policy> {
-    policy: Option<Rc<P>>,
+    policy: Option<Rc<Live<P>>>,
     paused: Paused<P::Stream>,
     calls: RootCalls,
 }
@@ -125,11 +150,9 @@ impl<P: Policy> RootContext for Root<P> {
         let host = ProxyWasmHost;
         match P::configure(&host, bytes.as_deref()) {
             Ok(policy) => {
-                if let Some(old) = &self.policy {
-                    old.retire(&host);
-                }
                 self.set_tick_period(policy.tick_period());
-                self.policy = Some(Rc::new(policy));
+                // The one replaced is retired once its paused streams are done with it too.
+                self.policy = Some(Rc::new(Live(policy)));
                 true
             }
             Err(err) => {
@@ -164,7 +187,7 @@ impl<P: Policy> RootContext for Root<P> {
 
 struct StreamContext<P: Policy> {
     id: u32,
-    policy: Rc<P>,
+    policy: Rc<Live<P>>,
     paused: Paused<P::Stream>,
     calls: RootCalls,
     exchange: Option<Shared<P::Stream>>,

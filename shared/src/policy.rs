@@ -29,7 +29,9 @@ pub trait Policy: Sized + 'static {
         Duration::from_secs(1)
     }
 
-    /// Called on the configuration this one replaces, before it is dropped.
+    /// Called once, when the configuration is dropped: replaced (by the same root context or,
+    /// after an ECDS / `WasmPlugin` change, by a new one) and no stream uses it any more. What
+    /// it batches must go out here.
     fn retire(&self, _host: &(impl Host + ?Sized)) {}
 
     fn new_stream(&self, context_id: u32) -> Self::Stream;

@@ -85,10 +85,16 @@ impl Gateway {
 
     /// A counter or gauge from the admin `/stats` (text format), by its Envoy name.
     pub fn stat(&self, name: &str) -> Option<u64> {
+        self.stat_text(name)?.parse().ok()
+    }
+
+    /// Any stat from the admin `/stats` as Envoy prints it (a text stat such as ECDS's
+    /// `version_text` keeps its quotes).
+    pub fn stat_text(&self, name: &str) -> Option<String> {
         let text = self.client.get(&self.admin_url("/stats"), &[]).body;
         text.lines().find_map(|line| {
             let (k, v) = line.split_once(": ")?;
-            (k == name).then(|| v.trim().parse().ok()).flatten()
+            (k == name).then(|| v.trim().to_string())
         })
     }
 

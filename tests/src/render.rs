@@ -36,15 +36,38 @@ impl EnvoyConfig {
         });
     }
 
-    /// Relative `filename: dist/…` (and other repo-relative data sources) become absolute.
+    /// Relative `filename: dist/…` (and other repo-relative data sources, such as the file of
+    /// an ECDS `path_config_source`) become absolute.
     pub fn absolutize_paths(&mut self, root: &Path) {
+        let absolute = |value: &mut Value| {
+            if let Some(path) = value.as_str().filter(|p| !p.starts_with('/')) {
+                *value = Value::from(root.join(path).to_string_lossy().into_owned());
+            }
+        };
+        walk_mut(&mut self.root, &mut |key, value| match key {
+            Some("filename") => absolute(value),
+            Some("path_config_source") => {
+                if let Some(path) = value.get_mut("path") {
+                    absolute(path);
+                }
+            }
+            _ => {}
+        });
+    }
+
+    /// Points every ECDS `path_config_source` at `path` (a test's own copy of the file).
+    /// Returns false if there is none.
+    pub fn set_discovery_path(&mut self, path: &Path) -> bool {
+        let mut found = false;
         walk_mut(&mut self.root, &mut |key, value| {
-            if key == Some("filename") {
-                if let Some(path) = value.as_str().filter(|p| !p.starts_with('/')) {
-                    *value = Value::from(root.join(path).to_string_lossy().into_owned());
+            if key == Some("path_config_source") {
+                if let Some(map) = value.as_mapping_mut() {
+                    map.insert("path".into(), path.to_string_lossy().into_owned().into());
+                    found = true;
                 }
             }
         });
+        found
     }
 
     /// Replaces the `configuration` of the Wasm filter whose `root_id` is `root_id` with `json`

@@ -105,6 +105,20 @@ impl RemoteState {
         now_ms >= self.fetched_at_ms.saturating_add(cfg.refetch_min_ms)
     }
 
+    /// Keys already in shared data, parsed at configure: a configuration that replaces
+    /// another (an ECDS or `WasmPlugin` change makes a new root context in the same VM, with
+    /// empty state) serves with them at once instead of pausing requests until its first tick.
+    /// Never fetches: the canary Envoy configures a new configuration in must not call out.
+    pub fn adopt_shared(
+        &mut self,
+        host: &(impl Host + ?Sized),
+        cfg: &RemoteJwks,
+        algorithms: &[Algorithm],
+    ) -> bool {
+        let (shared, _) = read(host, &cfg.shared_key);
+        shared.version > self.version && self.install(&shared, algorithms)
+    }
+
     /// Keys another worker fetched (or an earlier answer of ours): parsed here.
     fn install(&mut self, shared: &SharedJwks, algorithms: &[Algorithm]) -> bool {
         match KeySet::from_jwks_lenient(&shared.body, algorithms, self.keys.as_ref()) {

@@ -49,10 +49,21 @@ impl Worker {
         let mut seed = [0u8; 8];
         host.random_bytes(&mut seed);
         let metrics = AuthnMetrics::define(host, &config);
-        for (p, m) in config.providers.iter().zip(&metrics.providers) {
-            m.keys_loaded.record(host, p.inline_keys.key_count() as u64);
+        let mut state = WorkerState::new(&config, u64::from_le_bytes(seed));
+        for ((p, m), remote) in config
+            .providers
+            .iter()
+            .zip(&metrics.providers)
+            .zip(&mut state.remote)
+        {
+            let mut loaded = p.inline_keys.key_count();
+            if let (Some(cfg), Some(remote)) = (&p.remote, remote) {
+                remote.adopt_shared(host, cfg, &p.algorithms);
+                loaded += remote.keys.as_ref().map_or(0, KeySet::key_count);
+            }
+            m.keys_loaded.record(host, loaded as u64);
         }
-        let state = RefCell::new(WorkerState::new(&config, u64::from_le_bytes(seed)));
+        let state = RefCell::new(state);
         Ok(Self {
             config,
             metrics,
@@ -172,6 +183,12 @@ impl Policy for Worker {
     fn tick_period(&self) -> Duration {
         let remote = self.config.providers.iter().any(|p| p.remote.is_some());
         Duration::from_millis(if remote { 100 } else { 1000 })
+    }
+
+    /// Decisions are batched and reach Envoy on the tick: a replaced configuration sends its
+    /// last ones here.
+    fn retire(&self, host: &(impl Host + ?Sized)) {
+        self.metrics.flush(host);
     }
 
     fn new_stream(&self, context_id: u32) -> AuthnStream {

@@ -160,3 +160,30 @@ fn decisions_are_noted_for_the_span_only_while_it_records() {
     w.on_request(&host, &mut unrecorded, &mut w.new_stream(9));
     assert!(unrecorded.notes.attributes().is_empty());
 }
+
+#[test]
+fn a_replacing_configuration_serves_with_the_keys_already_fetched_without_fetching_again() {
+    let host = FakeHost::new();
+    let old = worker(&host);
+    send(&old, &host, 1);
+    old.on_tick(&host);
+    let call = host.calls().pop().expect("the tick starts the fetch");
+    host.set_call_response(&[(":status", "200")], Some(&jwks()));
+    assert_eq!(old.on_http_call_response(&host, call.token, 1 << 20), [1]);
+
+    // A configuration change: a new root context in the same VM, with empty state of its own.
+    let new = worker(&host);
+    let (flow, _, _) = send(&new, &host, 2);
+    assert_eq!(
+        flow,
+        Flow::Continue,
+        "verified at once, not paused until a tick"
+    );
+    assert_eq!(host.request_header("x-user-id").as_deref(), Some("alice"));
+    new.on_tick(&host);
+    assert_eq!(
+        host.calls().len(),
+        1,
+        "the keys in shared data are not fetched again"
+    );
+}

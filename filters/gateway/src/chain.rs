@@ -145,6 +145,9 @@ impl Policy for Gateway {
         if let Some(t) = &s.tracing {
             t.retire(host);
         }
+        if let Some(a) = &s.authn {
+            a.retire(host);
+        }
         for r in [&s.pre_auth, &s.ratelimit].into_iter().flatten() {
             r.retire(host);
         }

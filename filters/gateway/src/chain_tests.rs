@@ -174,6 +174,26 @@ fn the_pre_auth_stage_refuses_before_any_token_is_checked() {
 }
 
 #[test]
+fn a_retired_configuration_sends_every_stages_batched_counters() {
+    let host = FakeHost::new();
+    let config = json!({
+        "pre_auth": {"rules": [rule("pre_per_client", 10, json!([{"source": "client"}]))]},
+        "authn": authn(),
+        "ratelimit": {"rules": [rule("per_client", 10, json!([{"source": "client"}]))]}});
+    let g = gateway(&host, config).unwrap();
+    let sent = send(&g, &host, 1, "/x", &[("authorization", "Bearer a.b.c")]);
+    assert_eq!(status(&sent.flow), 401);
+    // No tick before the configuration is replaced (Envoy deletes its root context).
+    assert_eq!(host.metric("wasmgate_authn_denied_malformed"), Some(0));
+    g.retire(&host);
+    assert_eq!(host.metric("wasmgate_authn_denied_malformed"), Some(1));
+    assert_eq!(
+        host.metric("wasmgate_ratelimit_rule_pre_per_client_allowed"),
+        Some(1)
+    );
+}
+
+#[test]
 fn a_path_refusal_is_traced_too() {
     let host = FakeHost::new();
     let g = gateway(&host, json!({"tracing": tracing(), "authn": authn()})).unwrap();
