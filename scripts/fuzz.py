@@ -9,7 +9,8 @@ fuzz/artifacts/<t>/. The libFuzzer log of each target is fuzz/logs/<t>.log, and 
 also written to fuzz/logs/last-run.tsv.
 
 Usage: scripts/fuzz.py --binaries DIR [--seconds 60] [--targets a,b] [--merge]
-(--merge: minimize corpus + work + seeds of each target into fuzz/corpus/<t> instead of fuzzing)
+(--merge: minimize corpus + work + seeds of each target into fuzz/corpus/<t>, at most --budget
+bytes each, smallest inputs first, instead of fuzzing)
 """
 
 import argparse
@@ -107,8 +108,10 @@ def run(target, seconds, binaries, logs):
     return execs, rate, cov, ft, crashes
 
 
-def merge(target, binaries, logs):
-    """Replaces fuzz/corpus/<t> by the inputs of corpus, work and seeds that keep coverage."""
+def merge(target, binaries, logs, budget):
+    """Replaces fuzz/corpus/<t> by the inputs of corpus, work and seeds that keep coverage,
+    the smallest first up to `budget` bytes, so the committed corpora stay small; the crash
+    regressions (regression-*) are always kept."""
     corpus = FUZZ / "corpus" / target
     fresh = FUZZ / "work" / f"{target}.merged"
     shutil.rmtree(fresh, ignore_errors=True)
@@ -117,11 +120,21 @@ def merge(target, binaries, logs):
     cmd = [str(binaries / target), "-merge=1", str(fresh), *[str(d) for d in dirs if d.is_dir()]]
     with open(logs / f"{target}.merge.log", "w") as out:
         subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, check=True)
+    kept = sorted(corpus.glob("regression-*")) if corpus.is_dir() else []
+    for f in kept:
+        shutil.copy(f, fresh / f.name)
+    total = sum(f.stat().st_size for f in kept)
+    for f in sorted(fresh.iterdir(), key=lambda f: (f.stat().st_size, f.name)):
+        if f.name.startswith("regression-"):
+            continue
+        if total + f.stat().st_size > budget:
+            f.unlink()
+        else:
+            total += f.stat().st_size
     shutil.rmtree(corpus, ignore_errors=True)
     shutil.move(str(fresh), str(corpus))
     files = list(corpus.iterdir())
-    size = sum(f.stat().st_size for f in files)
-    print(f"{target:<20} {len(files):>6} inputs {size:>9} bytes")
+    print(f"{target:<20} {len(files):>6} inputs {total:>9} bytes")
 
 
 def main():
@@ -130,13 +143,14 @@ def main():
     parser.add_argument("--targets", default="")
     parser.add_argument("--binaries", required=True, help="directory of the built fuzz binaries")
     parser.add_argument("--merge", action="store_true")
+    parser.add_argument("--budget", type=int, default=8192, help="bytes kept per target by --merge")
     args = parser.parse_args()
     chosen = [t for t in args.targets.split(",") if t] or targets()
     logs = FUZZ / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     if args.merge:
         for target in chosen:
-            merge(target, Path(args.binaries), logs)
+            merge(target, Path(args.binaries), logs, args.budget)
         return
     rows = []
     header = f"{'target':<20} {'executions':>12} {'exec/s':>8} {'cov':>6} {'ft':>7} {'crashes':>7}"

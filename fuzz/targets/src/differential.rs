@@ -13,6 +13,8 @@ use rsa::signature::Verifier as _;
 use rsa::traits::PublicKeyParts;
 use rsa::{pss, BigUint, Pkcs1v15Sign, Pss, RsaPrivateKey};
 use sha2::{Digest, Sha256, Sha384, Sha512};
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::OnceLock;
 use wasmgate_authn::fuzzing::{self as authn, EcdsaKey, RsaKey};
 
@@ -213,19 +215,23 @@ pub fn rsa(data: &[u8]) {
     let sig = match mode {
         0 => material.to_vec(),
         1 => {
-            let mut sig = if pss {
-                let mut rng = SplitMix(u64::from(scheme) ^ material.len() as u64);
-                let salt = usize::from(bits / 8);
-                let scheme = match bits {
-                    256 => Pss::new_with_salt::<Sha256>(salt),
-                    384 => Pss::new_with_salt::<Sha384>(salt),
-                    _ => Pss::new_with_salt::<Sha512>(salt),
-                };
-                private.sign_with_rng(&mut rng, scheme, &hashed)
-            } else {
-                private.sign(pkcs1_scheme(bits), &hashed)
-            }
-            .expect("signing");
+            // Signing with num-bigint-dig takes milliseconds; libFuzzer mostly mutates the
+            // signature bytes of one message, so the valid signature is remembered.
+            let mut sig = remembered((index, scheme, message.clone()), || {
+                if pss {
+                    let mut rng = SplitMix(u64::from(scheme) ^ ((index as u64) << 8));
+                    let salt = usize::from(bits / 8);
+                    let scheme = match bits {
+                        256 => Pss::new_with_salt::<Sha256>(salt),
+                        384 => Pss::new_with_salt::<Sha384>(salt),
+                        _ => Pss::new_with_salt::<Sha512>(salt),
+                    };
+                    private.sign_with_rng(&mut rng, scheme, &hashed)
+                } else {
+                    private.sign(pkcs1_scheme(bits), &hashed)
+                }
+                .expect("signing")
+            });
             mutate(&mut sig, material);
             sig
         }
@@ -304,6 +310,29 @@ pub fn rsa_seeds() -> Vec<Vec<u8>> {
     seeds
 }
 
+/// Valid signatures made so far, by (key, scheme, message): signing is deterministic, so a
+/// remembered one is the one signing would give again.
+type Signed = HashMap<(usize, u8, Vec<u8>), Vec<u8>>;
+
+thread_local! {
+    static SIGNED: RefCell<Signed> = RefCell::new(HashMap::new());
+}
+
+fn remembered(key: (usize, u8, Vec<u8>), sign: impl FnOnce() -> Vec<u8>) -> Vec<u8> {
+    if let Some(sig) = SIGNED.with(|m| m.borrow().get(&key).cloned()) {
+        return sig;
+    }
+    let sig = sign();
+    SIGNED.with(|m| {
+        let mut m = m.borrow_mut();
+        if m.len() >= 4096 {
+            m.clear();
+        }
+        m.insert(key, sig.clone());
+    });
+    sig
+}
+
 /// Deterministic randomness for PSS salts: the target must be a function of its input.
 struct SplitMix(u64);
 
@@ -347,7 +376,15 @@ struct EcCurve {
 macro_rules! curve {
     ($bits:expr, $size:expr, $krate:ident, $key:path, $order:expr) => {{
         use $krate::ecdsa::signature::{Signer, Verifier};
-        use $krate::ecdsa::Signature;
+        use $krate::ecdsa::{Signature, SigningKey, VerifyingKey};
+        thread_local! {
+            // Deriving the public key is a scalar multiplication: once per thread.
+            static KEYS: (SigningKey, VerifyingKey) = {
+                let signing = $key();
+                let verifying = *signing.verifying_key();
+                (signing, verifying)
+            };
+        }
         let point = $key()
             .verifying_key()
             .to_sec1_point(false)
@@ -358,14 +395,16 @@ macro_rules! curve {
             size: $size,
             fast: EcdsaKey::new($bits, &point).expect("fast key"),
             sign: |message| {
-                let signature: Signature = $key().sign(message);
-                signature.to_bytes().to_vec()
+                remembered(($bits, 0, message.to_vec()), || {
+                    let signature: Signature = KEYS.with(|(k, _)| k.sign(message));
+                    signature.to_bytes().to_vec()
+                })
             },
             verify: |message, sig| {
                 let Ok(signature) = Signature::from_slice(sig) else {
                     return false;
                 };
-                $key().verifying_key().verify(message, &signature).is_ok()
+                KEYS.with(|(_, k)| k.verify(message, &signature).is_ok())
             },
             order: hex($order),
         }

@@ -163,8 +163,9 @@ pub fn assert_valid_field(name: &str, value: &str, what: &str) {
     );
 }
 
-/// Request headers as Envoy hands them to a filter: lower-case token names, values trimmed and
-/// free of NUL/CR/LF. `text` holds one `name: value` per line; other lines are dropped.
+/// Request headers as Envoy's codecs hand them to a filter: lower-case token names, values
+/// trimmed and without control bytes but HTAB. `text` holds one `name: value` per line; other
+/// lines are dropped.
 pub fn request_headers(text: &str) -> Vec<(String, String)> {
     let token =
         |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b"!#$%&'*+-.^_`|~".contains(&b);
@@ -175,7 +176,7 @@ pub fn request_headers(text: &str) -> Vec<(String, String)> {
             let value = value.trim_matches([' ', '\t']);
             let ok = !name.is_empty()
                 && name.bytes().all(token)
-                && !value.bytes().any(|b| matches!(b, 0 | b'\r' | b'\n'));
+                && !value.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f);
             ok.then(|| (name, value.to_string()))
         })
         .collect()
