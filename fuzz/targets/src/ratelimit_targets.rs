@@ -79,14 +79,16 @@ pub fn xff_hops_seeds() -> Vec<Vec<u8>> {
     .collect()
 }
 
-/// The global-mode configuration of the service targets, with the failure policy picked.
+/// The global-mode configuration of the service targets, with the failure policy picked. The
+/// keyed rule's budget is small: configuring creates every slot in shared data, and the
+/// default 4,096 made each input cost milliseconds.
 fn global_config(on_failure: u8) -> String {
     let policy = ["allow", "deny", "local"][usize::from(on_failure) % 3];
     format!(
         r#"{{"global":{{"cluster":"rls","domain":"api","timeout_ms":250,"on_failure":"{policy}"}},
         "rate_limit_headers":{{"style":"both","on_allowed":true}},
         "rules":[
-          {{"name":"per-user","mode":"global","capacity":9,"key":[{{"source":"header","name":"x-user"}}]}},
+          {{"name":"per-user","mode":"global","capacity":9,"budget":16,"key":[{{"source":"header","name":"x-user"}}]}},
           {{"name":"shadowed","mode":"global","capacity":3,"shadow":true}},
           {{"name":"local-too","mode":"both","capacity":5,"period_ms":60000}}]}}"#
     )
