@@ -53,7 +53,9 @@ struct Incoming<'a> {
     tracestate: Vec<&'a str>,
     b3: Vec<&'a str>,
     multi: MultiHeaders<'a>,
-    request_id: Option<&'a str>,
+    /// Every value of the request id header: a repeated one is two ids at once, and the
+    /// upstream could log either, so it is replaced.
+    request_id: Vec<&'a str>,
     client_trace_id: bool,
 }
 
@@ -83,7 +85,7 @@ impl<'a> Incoming<'a> {
             } else if is(b3::FLAGS) {
                 first(&mut seen.multi.flags);
             } else if is(&config.request_id_header) {
-                first(&mut seen.request_id);
+                seen.request_id.push(value);
             } else if config.client_trace_id_header.as_deref().is_some_and(is) {
                 seen.client_trace_id = true;
             }
@@ -312,9 +314,10 @@ pub fn plan(
             edits.push((header.clone(), client_trace_id));
         }
     }
-    let kept_request_id = incoming
-        .request_id
-        .filter(|id| config.trust_incoming && request_id::is_acceptable(id));
+    let kept_request_id = match incoming.request_id.as_slice() {
+        [id] if config.trust_incoming && request_id::is_acceptable(id) => Some(*id),
+        _ => None,
+    };
     let request_id = match kept_request_id {
         Some(id) => id.to_string(),
         None => {

@@ -365,6 +365,11 @@ fn request_id_is_kept_when_valid_and_replaced_otherwise() {
         assert_ne!(id, bad);
         assert_eq!(id.len(), 36);
     }
+    // Two ids at once (found by the tracing_plan fuzz target): one new id replaces both.
+    let (_, host) = run("{}", &[("x-request-id", "a-1"), ("x-request-id", "b-2")]);
+    let ids = host.request_header_values("x-request-id");
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    assert_eq!(ids[0].len(), 36);
     let (_, host) = run(r#"{"request_id_header":"x-correlation-id"}"#, &[]);
     assert!(header(&host, "x-correlation-id").is_some());
     assert_eq!(header(&host, "x-request-id"), None);
