@@ -108,6 +108,23 @@ impl Gateway {
         })
     }
 
+    /// Every decision authn counted: requests it let through and refusals by reason.
+    pub fn authn_decisions(&self) -> u64 {
+        let total: f64 = self
+            .prometheus()
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| {
+                let (k, v) = l.rsplit_once(' ')?;
+                let k = k.strip_suffix("{}").unwrap_or(k);
+                let decision =
+                    k == "wasmgate_authn_allowed" || k.starts_with("wasmgate_authn_denied_");
+                decision.then(|| v.parse::<f64>().ok()).flatten()
+            })
+            .sum();
+        total as u64
+    }
+
     pub fn prometheus(&self) -> String {
         self.client
             .get(&self.admin_url("/stats/prometheus"), &[])

@@ -193,20 +193,6 @@ fn metric(gw: &Gateway, name: &str) -> f64 {
     gw.prometheus_metric(name).unwrap_or(0.0)
 }
 
-/// Every decision authn counted: requests it let through and refusals by reason.
-fn authn_decisions(gw: &Gateway) -> f64 {
-    gw.prometheus()
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let (k, v) = l.rsplit_once(' ')?;
-            let k = k.strip_suffix("{}").unwrap_or(k);
-            let decision = k == "wasmgate_authn_allowed" || k.starts_with("wasmgate_authn_denied_");
-            decision.then(|| v.parse::<f64>().ok()).flatten()
-        })
-        .sum()
-}
-
 fn wait_metric(gw: &Gateway, name: &str, expected: f64) {
     wait_for(name, expected, || metric(gw, name));
 }
@@ -257,8 +243,8 @@ fn pre_auth_refuses_before_authn_so_a_forged_token_over_the_limit_gets_429_not_4
     wait_metric(&gw, "wasmgate_authn_allowed", 1.0);
     wait_metric(&gw, "wasmgate_authn_denied_bad_signature", 2.0);
     assert_eq!(
-        authn_decisions(&gw),
-        3.0,
+        gw.authn_decisions(),
+        3,
         "authn decided the two refused requests too"
     );
     assert_eq!(gw.upstream().hits(), 1);
@@ -628,7 +614,7 @@ fn without_an_authn_section_nothing_is_refused_for_want_of_credentials() {
     );
     // Once the tracing stage's counts are in, authn's would be too: there are none.
     wait_metric(&gw, "wasmgate_tracing_traces_started", 2.0);
-    assert_eq!(authn_decisions(&gw), 0.0);
+    assert_eq!(gw.authn_decisions(), 0);
 }
 
 #[test]

@@ -121,20 +121,6 @@ fn ecds_version(gw: &Gateway) -> String {
     .unwrap_or_default()
 }
 
-/// Every decision authn counted: requests it let through and refusals by reason.
-fn authn_decisions(gw: &Gateway) -> u64 {
-    gw.prometheus()
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let (k, v) = l.rsplit_once(' ')?;
-            let k = k.strip_suffix("{}").unwrap_or(k);
-            let decision = k == "wasmgate_authn_allowed" || k.starts_with("wasmgate_authn_denied_");
-            decision.then(|| v.parse::<f64>().ok()).flatten()
-        })
-        .sum::<f64>() as u64
-}
-
 /// The tokens left in `rule`'s bucket, from the `ratelimit` header (`"rule";r=N;t=…`).
 fn remaining(r: &Response, rule: &str) -> Option<u64> {
     let header = r.header("ratelimit")?;
@@ -412,7 +398,7 @@ fn a_configuration_change_under_load_fails_no_request_and_keeps_buckets_and_keys
     // when Envoy retired them, not dropped.
     let sent = sent.load(Ordering::SeqCst);
     eventually(&format!("authn decisions = {sent} requests sent"), || {
-        authn_decisions(&gw) == sent
+        gw.authn_decisions() == sent
     });
 }
 
