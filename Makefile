@@ -141,6 +141,7 @@ rls-server: tools ## build target/debug/rls-server for tests/tests/ratelimit_glo
 # the target logic is fuzz/targets, whose tests replay fuzz/corpus on stable in `make unit`.
 # One libFuzzer process at a time, so a core stays free.
 FUZZ_SECONDS    ?= 60
+FUZZ_RUNS       ?= 0
 FUZZ_TARGETS    ?=
 FUZZ_TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),$(CURDIR)/fuzz/target)
 FUZZ_BINARIES    = $(FUZZ_TARGET_DIR)/$(shell rustc -vV | sed -n 's/^host: //p')/release
@@ -152,10 +153,10 @@ fuzz-tools: ## install what fuzzing needs: the nightly toolchain and cargo-fuzz
 
 fuzz-build: fuzz-tools
 	$(CARGO) run -q -p wasmgate-fuzz-targets --bin fuzz-seeds -- fuzz/seeds
-	CARGO_TARGET_DIR=$(FUZZ_TARGET_DIR) $(CARGO) +nightly fuzz build --fuzz-dir fuzz/libfuzzer -O -a -s none
+	CARGO_TARGET_DIR=$(FUZZ_TARGET_DIR) $(CARGO) +nightly fuzz build --fuzz-dir fuzz/libfuzzer -O -s none
 
 fuzz: fuzz-build ## every fuzz target for FUZZ_SECONDS (default 60) each: executions, exec/s, coverage, crashes
-	$(PYTHON) scripts/fuzz.py --binaries $(FUZZ_BINARIES) --seconds $(FUZZ_SECONDS) --targets "$(FUZZ_TARGETS)"
+	$(PYTHON) scripts/fuzz.py --binaries $(FUZZ_BINARIES) --seconds $(FUZZ_SECONDS) --runs $(FUZZ_RUNS) --targets "$(FUZZ_TARGETS)"
 
 fuzz-merge: fuzz-build ## minimize what `make fuzz` found (fuzz/work) into the committed fuzz/corpus
 	$(PYTHON) scripts/fuzz.py --binaries $(FUZZ_BINARIES) --targets "$(FUZZ_TARGETS)" --merge

@@ -76,7 +76,7 @@ def parse(log):
     )
 
 
-def run(target, seconds, binaries, logs):
+def run(target, seconds, runs, binaries, logs):
     binary = binaries / target
     work = FUZZ / "work" / target
     artifacts = FUZZ / "artifacts" / target
@@ -88,6 +88,7 @@ def run(target, seconds, binaries, logs):
         str(binary),
         *[str(d) for d in dirs if d.is_dir()],
         f"-max_total_time={seconds}",
+        *([f"-runs={runs}"] if runs else []),
         "-print_final_stats=1",
         "-timeout=10",
         "-rss_limit_mb=2048",
@@ -140,7 +141,9 @@ def merge(target, binaries, logs, budget):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=60)
+    parser.add_argument("--runs", type=int, default=0, help="stop a target after this many executions (0: no limit)")
     parser.add_argument("--targets", default="")
+    parser.add_argument("--table", default="last-run.tsv", help="file under fuzz/logs for the table")
     parser.add_argument("--binaries", required=True, help="directory of the built fuzz binaries")
     parser.add_argument("--merge", action="store_true")
     parser.add_argument("--budget", type=int, default=8192, help="bytes kept per target by --merge")
@@ -156,10 +159,10 @@ def main():
     header = f"{'target':<20} {'executions':>12} {'exec/s':>8} {'cov':>6} {'ft':>7} {'crashes':>7}"
     print(header)
     for target in chosen:
-        execs, rate, cov, ft, crashes = run(target, args.seconds, Path(args.binaries), logs)
+        execs, rate, cov, ft, crashes = run(target, args.seconds, args.runs, Path(args.binaries), logs)
         rows.append((target, execs, rate, cov, ft, crashes))
         print(f"{target:<20} {execs:>12} {rate:>8} {cov:>6} {ft:>7} {crashes:>7}", flush=True)
-    with open(logs / "last-run.tsv", "w") as out:
+    with open(logs / args.table, "w") as out:
         out.write("target\texecutions\texec_per_s\tcov\tft\tcrashes\n")
         for row in rows:
             out.write("\t".join(str(v) for v in row) + "\n")
