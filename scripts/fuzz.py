@@ -8,7 +8,7 @@ Each target starts from the committed corpus (fuzz/corpus/<t>) and the seeds
 fuzz/artifacts/<t>/. The libFuzzer log of each target is fuzz/logs/<t>.log, and the table is
 also written to fuzz/logs/last-run.tsv.
 
-Usage: scripts/fuzz.py --binaries DIR [--seconds 60] [--targets a,b] [--merge]
+Usage: scripts/fuzz.py --binaries DIR[:DIR] [--seconds 60] [--runs N] [--targets a,b] [--merge]
 (--merge: minimize corpus + work + seeds of each target into fuzz/corpus/<t>, at most --budget
 bytes each, smallest inputs first, instead of fuzzing)
 """
@@ -76,8 +76,14 @@ def parse(log):
     )
 
 
+def binary_of(target, binaries):
+    """The target's binary in the first of the `:`-separated directories that has it."""
+    dirs = [Path(d) for d in str(binaries).split(":") if d]
+    return next((d / target for d in dirs if (d / target).is_file()), dirs[-1] / target)
+
+
 def run(target, seconds, runs, binaries, logs):
-    binary = binaries / target
+    binary = binary_of(target, binaries)
     work = FUZZ / "work" / target
     artifacts = FUZZ / "artifacts" / target
     for d in (work, artifacts):
@@ -118,7 +124,7 @@ def merge(target, binaries, logs, budget):
     shutil.rmtree(fresh, ignore_errors=True)
     fresh.mkdir(parents=True)
     dirs = [corpus, FUZZ / "work" / target, FUZZ / "seeds" / target]
-    cmd = [str(binaries / target), "-merge=1", str(fresh), *[str(d) for d in dirs if d.is_dir()]]
+    cmd = [str(binary_of(target, binaries)), "-merge=1", str(fresh), *[str(d) for d in dirs if d.is_dir()]]
     with open(logs / f"{target}.merge.log", "w") as out:
         subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, check=True)
     kept = sorted(corpus.glob("regression-*")) if corpus.is_dir() else []
@@ -144,7 +150,7 @@ def main():
     parser.add_argument("--runs", type=int, default=0, help="stop a target after this many executions (0: no limit)")
     parser.add_argument("--targets", default="")
     parser.add_argument("--table", default="last-run.tsv", help="file under fuzz/logs for the table")
-    parser.add_argument("--binaries", required=True, help="directory of the built fuzz binaries")
+    parser.add_argument("--binaries", required=True, help="directories of the built fuzz binaries, `:`-separated, the first that has a target wins")
     parser.add_argument("--merge", action="store_true")
     parser.add_argument("--budget", type=int, default=8192, help="bytes kept per target by --merge")
     args = parser.parse_args()
@@ -153,13 +159,13 @@ def main():
     logs.mkdir(parents=True, exist_ok=True)
     if args.merge:
         for target in chosen:
-            merge(target, Path(args.binaries), logs, args.budget)
+            merge(target, args.binaries, logs, args.budget)
         return
     rows = []
     header = f"{'target':<20} {'executions':>12} {'exec/s':>8} {'cov':>6} {'ft':>7} {'crashes':>7}"
     print(header)
     for target in chosen:
-        execs, rate, cov, ft, crashes = run(target, args.seconds, args.runs, Path(args.binaries), logs)
+        execs, rate, cov, ft, crashes = run(target, args.seconds, args.runs, args.binaries, logs)
         rows.append((target, execs, rate, cov, ft, crashes))
         print(f"{target:<20} {execs:>12} {rate:>8} {cov:>6} {ft:>7} {crashes:>7}", flush=True)
     with open(logs / args.table, "w") as out:

@@ -72,6 +72,14 @@ impl Worker {
         })
     }
 
+    /// Back to the state of a fresh configuration: no cached token, no remote keys, nothing
+    /// waiting. A fuzz target reuses one configured worker, and each input must start alike.
+    #[cfg(feature = "fuzzing")]
+    pub fn forget(&self, seed: u64) {
+        *self.state.borrow_mut() = WorkerState::new(&self.config, seed);
+        self.fetches.borrow_mut().clear();
+    }
+
     fn decide(
         &self,
         host: &(impl Host + ?Sized),

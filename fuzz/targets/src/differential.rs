@@ -536,8 +536,14 @@ pub fn ed25519(data: &[u8]) {
     let mode = input.byte() % 4;
     let message = input.field().to_vec();
     let material = input.rest();
-    let pair = keys::ed25519();
-    let valid = || pair.sk.sign(&message, None).to_vec();
+    // Deriving the public key is a scalar multiplication: once.
+    static PAIR: OnceLock<ed25519_compact::KeyPair> = OnceLock::new();
+    let pair = PAIR.get_or_init(keys::ed25519);
+    let valid = || {
+        remembered((25519, 0, message.clone()), || {
+            pair.sk.sign(&message, None).to_vec()
+        })
+    };
     let (public, sig) = match mode {
         0 => (pair.pk.to_vec(), material.to_vec()),
         1 => {
