@@ -29,6 +29,29 @@ pub fn metric_name(filter: &str, name: &str) -> String {
     out
 }
 
+/// The first metric two owners (rules, providers) would both get, as (earlier owner, later
+/// owner, full name). [`metric_name`] folds `-` into `_`, so `per-client` and `per_client`
+/// meet, and rule `a`'s `shadow_limited` is rule `a_shadow`'s `limited`. Envoy hands both the
+/// same metric and their counts silently merge, so configuration refuses such names.
+pub fn shared_metric<O: AsRef<[S]>, S: AsRef<str>>(
+    filter: &str,
+    owners: &[O],
+) -> Option<(usize, usize, String)> {
+    let mut seen = std::collections::HashMap::new();
+    for (owner, names) in owners.iter().enumerate() {
+        for name in names.as_ref() {
+            let full = metric_name(filter, name.as_ref());
+            match seen.get(&full) {
+                Some(&earlier) if earlier != owner => return Some((earlier, owner, full)),
+                _ => {
+                    seen.insert(full, owner);
+                }
+            }
+        }
+    }
+    None
+}
+
 impl Metric {
     pub fn counter(host: &(impl Host + ?Sized), filter: &str, name: &str) -> Self {
         Self::define(host, MetricKind::Counter, filter, name)
@@ -117,6 +140,29 @@ impl BatchedCounter {
 mod tests {
     use super::*;
     use crate::host::FakeHost;
+
+    #[test]
+    fn owners_whose_names_fold_together_share_a_metric() {
+        let rule = |n: &str| {
+            vec![
+                format!("rule_{n}_allowed"),
+                format!("rule_{n}_shadow_limited"),
+            ]
+        };
+        assert_eq!(
+            shared_metric(
+                "ratelimit",
+                &[rule("per-client"), rule("x"), rule("per_client")]
+            ),
+            Some((0, 2, "wasmgate_ratelimit_rule_per_client_allowed".into()))
+        );
+        let limited = vec!["rule_a_shadow_limited".to_string()];
+        assert_eq!(
+            shared_metric("ratelimit", &[rule("a"), limited]),
+            Some((0, 1, "wasmgate_ratelimit_rule_a_shadow_limited".into()))
+        );
+        assert_eq!(shared_metric("ratelimit", &[rule("a"), rule("b")]), None);
+    }
 
     #[test]
     fn names_follow_the_scheme_and_are_sanitised() {

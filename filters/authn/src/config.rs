@@ -7,12 +7,14 @@ use crate::apikey::{parse_sha256_hex, Consumer};
 use crate::authz::{Authorization, ClaimCondition, ClaimRequirement};
 use crate::claims::ClaimPolicy;
 use crate::jwks::KeySet;
+use crate::metrics::{provider_metric_names, rule_metric_names, FILTER};
 use crate::source::TokenSource;
 use serde::Deserialize;
 use serde_json::Value;
 use wasmgate_shared::canonical::PathPolicy;
 use wasmgate_shared::config::{header_name, name};
 use wasmgate_shared::matching::{RequestMatch, RequestMatcher};
+use wasmgate_shared::metrics::shared_metric;
 use wasmgate_shared::ConfigError;
 
 #[derive(Debug, Deserialize)]
@@ -844,6 +846,35 @@ impl RawAuthnConfig {
             .unwrap_or_default()
             .compile(None, &providers, api_keys.as_ref())
             .map_err(|e| e.within("default"))?;
+        let provider_metrics: Vec<_> = providers
+            .iter()
+            .map(|p| provider_metric_names(&p.name))
+            .collect();
+        if let Some((earlier, later, metric)) = shared_metric(FILTER, &provider_metrics) {
+            let other = providers.get(earlier).map_or("", |p| p.name.as_str());
+            return Err(err(
+                format!("providers[{later}].name"),
+                format!("shares the metric {metric} with providers[{earlier}] `{other}`: their counts would merge"),
+            ));
+        }
+        // An unnamed rule is `rule<index>`, the default `default`: a name may meet those too.
+        let rule_name = |i: usize| rules.get(i).map_or("", |r| r.name.as_str());
+        let rule_metrics: Vec<_> = rules
+            .iter()
+            .chain([&default_rule])
+            .map(|r| rule_metric_names(&r.name))
+            .collect();
+        if let Some((earlier, later, metric)) = shared_metric(FILTER, &rule_metrics) {
+            // The default comes last; a clash with it is the named rule's to fix.
+            let (at, other) = match rules.get(later) {
+                Some(_) => (later, format!("rules[{earlier}] `{}`", rule_name(earlier))),
+                None => (earlier, format!("the default rule `{}`", default_rule.name)),
+            };
+            return Err(err(
+                format!("rules[{at}].name"),
+                format!("shares the metric {metric} with {other}: their counts would merge"),
+            ));
+        }
         if self.cache.max_entries > 1_000_000 {
             return Err(err("cache.max_entries", "must be at most 1000000"));
         }

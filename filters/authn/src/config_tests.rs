@@ -186,6 +186,11 @@ fn pem_keys_of_each_type_load() {
     assert_eq!(c.providers[0].inline_keys.len(), 3);
 }
 
+fn with_name(mut provider: Value, name: &str) -> Value {
+    provider["name"] = json!(name);
+    provider
+}
+
 #[test]
 fn rejections_name_the_field() {
     let api =
@@ -293,6 +298,21 @@ fn rejections_name_the_field() {
             "api name clash",
             json!({"providers": [provider()], "api_keys": {"name": "idp", "consumers": [{"name": "a", "key_sha256": "ab".repeat(32)}]}}),
             "api_keys.name: `idp` is already a provider name",
+        ),
+        (
+            "provider metric",
+            json!({"providers": [provider(), with_name(provider(), "per-idp"), with_name(provider(), "per_idp")]}),
+            "providers[2].name: shares the metric wasmgate_authn_provider_per_idp_allowed with providers[1] `per-idp`: their counts would merge",
+        ),
+        (
+            "rule metric",
+            json!({"providers": [provider()], "rules": [{"public": true, "name": "open"}, {"public": true}, {"public": true, "name": "rule1"}]}),
+            "rules[2].name: shares the metric wasmgate_authn_rule_rule1_allowed with rules[1] `rule1`: their counts would merge",
+        ),
+        (
+            "rule metric default",
+            rule(json!({"public": true, "name": "default"})),
+            "rules[0].name: shares the metric wasmgate_authn_rule_default_allowed with the default rule `default`: their counts would merge",
         ),
         ("rule none", rule(json!({"match": {"prefix": "/"}})), "rules[0]: set exactly one of public, any_of, all_of"),
         ("rule two", rule(json!({"public": true, "any_of": ["idp"]})), "rules[0]: set exactly one of public, any_of, all_of"),

@@ -8,7 +8,7 @@ use crate::denial::Denial;
 use wasmgate_shared::metrics::{BatchedCounter, Metric};
 use wasmgate_shared::Host;
 
-const FILTER: &str = "authn";
+pub const FILTER: &str = "authn";
 
 pub struct ProviderMetrics {
     pub allowed: BatchedCounter,
@@ -38,6 +38,23 @@ pub struct AuthnMetrics {
     pub rules: Vec<RuleMetrics>,
 }
 
+/// A provider's metric names, which configuration checks against the other providers'.
+pub fn provider_metric_names(provider: &str) -> [String; 5] {
+    [
+        "allowed",
+        "denied",
+        "jwks_fetch_success",
+        "jwks_fetch_failure",
+        "keys_loaded",
+    ]
+    .map(|what| format!("provider_{provider}_{what}"))
+}
+
+/// A rule's metric names, which configuration checks against the other rules'.
+pub fn rule_metric_names(rule: &str) -> [String; 2] {
+    ["allowed", "denied"].map(|what| format!("rule_{rule}_{what}"))
+}
+
 impl AuthnMetrics {
     pub fn define(host: &(impl Host + ?Sized), config: &AuthnConfig) -> Self {
         let counter = |name: &str| BatchedCounter::new(host, FILTER, name);
@@ -55,33 +72,28 @@ impl AuthnMetrics {
             providers: config
                 .providers
                 .iter()
-                .map(|p| ProviderMetrics {
-                    allowed: counter(&format!("provider_{}_allowed", p.name)),
-                    denied: counter(&format!("provider_{}_denied", p.name)),
-                    jwks_fetch_success: Metric::counter(
-                        host,
-                        FILTER,
-                        &format!("provider_{}_jwks_fetch_success", p.name),
-                    ),
-                    jwks_fetch_failure: Metric::counter(
-                        host,
-                        FILTER,
-                        &format!("provider_{}_jwks_fetch_failure", p.name),
-                    ),
-                    keys_loaded: Metric::gauge(
-                        host,
-                        FILTER,
-                        &format!("provider_{}_keys_loaded", p.name),
-                    ),
+                .map(|p| {
+                    let [allowed, denied, fetch_success, fetch_failure, keys_loaded] =
+                        provider_metric_names(&p.name);
+                    ProviderMetrics {
+                        allowed: counter(&allowed),
+                        denied: counter(&denied),
+                        jwks_fetch_success: Metric::counter(host, FILTER, &fetch_success),
+                        jwks_fetch_failure: Metric::counter(host, FILTER, &fetch_failure),
+                        keys_loaded: Metric::gauge(host, FILTER, &keys_loaded),
+                    }
                 })
                 .collect(),
             rules: config
                 .rules
                 .iter()
                 .chain(std::iter::once(&config.default_rule))
-                .map(|r| RuleMetrics {
-                    allowed: counter(&format!("rule_{}_allowed", r.name)),
-                    denied: counter(&format!("rule_{}_denied", r.name)),
+                .map(|r| {
+                    let [allowed, denied] = rule_metric_names(&r.name);
+                    RuleMetrics {
+                        allowed: counter(&allowed),
+                        denied: counter(&denied),
+                    }
                 })
                 .collect(),
         }

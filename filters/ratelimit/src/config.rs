@@ -4,10 +4,12 @@
 use crate::bucket::Limit;
 use crate::global_config::{GlobalConfig, Mode, RawGlobal};
 use crate::keys::{KeyPart, RawKeyPart};
+use crate::metrics::{rule_metric_names, FILTER};
 use crate::siphash::sip13;
 use serde::Deserialize;
 use wasmgate_shared::canonical::PathPolicy;
 use wasmgate_shared::matching::{RequestMatch, RequestMatcher};
+use wasmgate_shared::metrics::shared_metric;
 use wasmgate_shared::ConfigError;
 
 pub const DEFAULT_PERIOD_MS: u64 = 1_000;
@@ -224,6 +226,16 @@ impl RawRatelimitConfig {
                 ));
             }
             rules.push(rule);
+        }
+        let metrics: Vec<_> = rules.iter().map(|r| rule_metric_names(&r.name)).collect();
+        if let Some((earlier, later, metric)) = shared_metric(FILTER, &metrics) {
+            return Err(ConfigError::new(
+                format!("rules[{later}].name"),
+                format!(
+                    "shares the metric {metric} with rules[{earlier}] `{}`: their counts would merge",
+                    rules.get(earlier).map_or("", |r| r.name.as_str())
+                ),
+            ));
         }
         Ok(RatelimitConfig {
             rules,

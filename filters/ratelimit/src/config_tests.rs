@@ -62,6 +62,14 @@ fn each_rejection_names_its_field() {
             "rules[1].name: duplicate rule name",
         ),
         (
+            r#"{"rules":[{"name":"per-user","capacity":1},{"name":"per_user","capacity":2}]}"#,
+            "rules[1].name: shares the metric wasmgate_ratelimit_rule_per_user_allowed with rules[0] `per-user`: their counts would merge",
+        ),
+        (
+            r#"{"rules":[{"name":"a","capacity":1},{"name":"a_shadow","capacity":2}]}"#,
+            "rules[1].name: shares the metric wasmgate_ratelimit_rule_a_shadow_limited with rules[0] `a`: their counts would merge",
+        ),
+        (
             r#"{"rules":[{"name":"r","capacity":0}]}"#,
             "rules[0].capacity: must be between 1 and 1000000000000",
         ),

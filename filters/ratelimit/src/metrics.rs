@@ -11,6 +11,20 @@ use wasmgate_shared::Host;
 
 pub const FILTER: &str = "ratelimit";
 
+/// What every rule counts, each as `rule_<name>_<what>`.
+const RULE_COUNTS: [&str; 5] = [
+    "allowed",
+    "limited",
+    "shadow_limited",
+    "keys_in_use",
+    "slot_collisions",
+];
+
+/// A rule's metric names, which configuration checks against the other rules' names.
+pub fn rule_metric_names(rule: &str) -> [String; 5] {
+    RULE_COUNTS.map(|what| format!("rule_{rule}_{what}"))
+}
+
 pub struct RuleMetrics {
     /// Requests the rule applied to that were let through.
     pub allowed: BatchedCounter,
@@ -40,13 +54,14 @@ impl Metrics {
             .rules
             .iter()
             .map(|rule| {
-                let name = |what: &str| format!("rule_{}_{what}", rule.name);
+                let [allowed, limited, shadow_limited, keys_in_use, slot_collisions] =
+                    rule_metric_names(&rule.name);
                 RuleMetrics {
-                    allowed: BatchedCounter::new(host, FILTER, &name("allowed")),
-                    limited: BatchedCounter::new(host, FILTER, &name("limited")),
-                    shadow_limited: BatchedCounter::new(host, FILTER, &name("shadow_limited")),
-                    keys_in_use: Metric::gauge(host, FILTER, &name("keys_in_use")),
-                    slot_collisions: BatchedCounter::new(host, FILTER, &name("slot_collisions")),
+                    allowed: BatchedCounter::new(host, FILTER, &allowed),
+                    limited: BatchedCounter::new(host, FILTER, &limited),
+                    shadow_limited: BatchedCounter::new(host, FILTER, &shadow_limited),
+                    keys_in_use: Metric::gauge(host, FILTER, &keys_in_use),
+                    slot_collisions: BatchedCounter::new(host, FILTER, &slot_collisions),
                 }
             })
             .collect();
