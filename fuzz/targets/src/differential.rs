@@ -198,60 +198,67 @@ fn fast_rsa() -> &'static [(RsaKey, rsa::RsaPublicKey)] {
 }
 
 /// Layout: key, scheme (bit 0: PSS; the rest: hash), mode, message, then the signature
-/// material: the signature itself (mode 0), a mutation of a valid signature (mode 1), or the
-/// encoded message whose private-key image is the signature (mode 2).
+/// material:
+/// - mode 0: the signature itself;
+/// - mode 1: a mutation of a valid signature of one of [`SIGNED_MESSAGES`] (the message's first byte
+///   picks it);
+/// - mode 2: a mutation of a near-valid signature from [`near_valid`] (first byte: which),
+///   judged on [`NEAR_VALID_MESSAGE`];
+/// - mode 3: an e = 3 forgery: the material is the top of an encoded message, the signature
+///   its integer cube root rounded up, whose cube keeps the material's top third and ends in
+///   garbage (Bleichenbacher's 2006 attack on parsers that stop after the digest).
+///
+/// Every signature is made without a private-key operation per input (those cost
+/// milliseconds): valid ones are remembered, near-valid ones made once per key and hash.
 pub fn rsa(data: &[u8]) {
     let mut input = Input::new(data);
-    let index = usize::from(input.byte()) % keys::RSA_FILES.len();
+    let mut index = usize::from(input.byte()) % keys::RSA_FILES.len();
     let scheme = input.byte();
-    let mode = input.byte() % 3;
-    let message = input.field().to_vec();
+    let mode = input.byte() % 4;
+    let mut message = input.field().to_vec();
     let material = input.rest();
-    let private = &keys::rsa()[index];
-    let (fast, public) = &fast_rsa()[index];
     let pss = scheme & 1 == 1;
-    let (bits, hashed) = digest(scheme >> 1, &message);
-    let k = public.size();
+    let (bits, _) = digest(scheme >> 1, b"");
+    // A near-valid signature left as made must get the verdict it was made for.
+    let mut expected = None;
     let sig = match mode {
         0 => material.to_vec(),
         1 => {
-            // Signing with num-bigint-dig takes milliseconds; libFuzzer mostly mutates the
-            // signature bytes of one message, so the valid signature is remembered.
+            // Signing takes milliseconds: the message is one of a few, each signed once.
+            let which = message
+                .first()
+                .map_or(0, |b| usize::from(*b) % SIGNED_MESSAGES.len());
+            message = SIGNED_MESSAGES[which].to_vec();
             let mut sig = remembered((index, scheme, message.clone()), || {
-                if pss {
-                    let mut rng = SplitMix(u64::from(scheme) ^ ((index as u64) << 8));
-                    let salt = usize::from(bits / 8);
-                    let scheme = match bits {
-                        256 => Pss::new_with_salt::<Sha256>(salt),
-                        384 => Pss::new_with_salt::<Sha384>(salt),
-                        _ => Pss::new_with_salt::<Sha512>(salt),
-                    };
-                    private.sign_with_rng(&mut rng, scheme, &hashed)
-                } else {
-                    private.sign(pkcs1_scheme(bits), &hashed)
-                }
-                .expect("signing")
+                sign(index, scheme, &message)
             });
             mutate(&mut sig, material);
             sig
         }
+        2 => {
+            let pool = near_valid(index, scheme);
+            let (&which, bits) = material.split_first().unwrap_or((&0, &[]));
+            let Some(sig) = pool.get(usize::from(which) % pool.len().max(1)) else {
+                return;
+            };
+            let mut sig = sig.clone();
+            mutate(&mut sig, bits);
+            if bits.is_empty() {
+                expected = Some(usize::from(which) % pool.len() == 0);
+            }
+            message = NEAR_VALID_MESSAGE.to_vec();
+            sig
+        }
         _ => {
-            let mut em = vec![0u8; k];
-            for (dst, src) in em.iter_mut().zip(material) {
-                *dst = *src;
-            }
-            let c = BigUint::from_bytes_be(&em);
-            match rsa::hazmat::rsa_decrypt::<SplitMix>(None, private, &c) {
-                Ok(s) => {
-                    let bytes = s.to_bytes_be();
-                    let mut sig = vec![0u8; k.saturating_sub(bytes.len())];
-                    sig.extend_from_slice(&bytes);
-                    sig
-                }
-                Err(_) => return,
-            }
+            index = E3;
+            let Some(sig) = cube_root_forgery(&fast_rsa()[E3].1, material) else {
+                return;
+            };
+            sig
         }
     };
+    let (fast, public) = &fast_rsa()[index];
+    let (_, hashed) = digest(scheme >> 1, &message);
     let (verdict, reference) = if pss {
         (
             fast.verify_pss(bits, &message, &sig),
@@ -273,6 +280,202 @@ pub fn rsa(data: &[u8]) {
     if mode == 1 && material.len() < 2 {
         assert!(reference, "a valid signature refused");
     }
+    if let Some(valid) = expected {
+        assert_eq!(reference, valid, "near-valid signature {material:?}");
+    }
+}
+
+/// The index of the e = 3 key in [`keys::RSA_FILES`].
+const E3: usize = 1;
+
+/// A valid signature: PKCS#1 v1.5, or PSS with a salt as long as the hash (RFC 7518 §3.5) and
+/// randomness from the key and scheme, so that signing stays a function of the input.
+fn sign(index: usize, scheme: u8, message: &[u8]) -> Vec<u8> {
+    let private = &keys::rsa()[index];
+    let (bits, hashed) = digest(scheme >> 1, message);
+    if scheme & 1 == 1 {
+        let mut rng = SplitMix(u64::from(scheme) ^ ((index as u64) << 8));
+        let salt = usize::from(bits / 8);
+        sign_pss(private, &mut rng, bits, salt, &hashed)
+    } else {
+        private.sign(pkcs1_scheme(bits), &hashed).expect("signing")
+    }
+}
+
+fn sign_pss(
+    private: &RsaPrivateKey,
+    rng: &mut SplitMix,
+    bits: u16,
+    salt: usize,
+    hashed: &[u8],
+) -> Vec<u8> {
+    let scheme = match bits {
+        256 => Pss::new_with_salt::<Sha256>(salt),
+        384 => Pss::new_with_salt::<Sha384>(salt),
+        _ => Pss::new_with_salt::<Sha512>(salt),
+    };
+    private.sign_with_rng(rng, scheme, hashed).expect("signing")
+}
+
+/// The messages of mode 1: empty, a JWS signing input, and one longer than a hash block.
+const SIGNED_MESSAGES: [&[u8]; 3] = [
+    b"",
+    b"eyJhbGciOiJSUzI1NiJ9.e30",
+    b"eyJhbGciOiJQUzUxMiIsImtpZCI6ImsifQ.eyJzdWIiOiJhIiwiaXNzIjoiaHR0cHM6Ly9pc3N1ZXIudGVzdCIsImF1ZCI6ImFwaSIsImV4cCI6MTc2NzIyNTYwMH0",
+];
+
+/// What the near-valid signatures sign.
+const NEAR_VALID_MESSAGE: &[u8] = b"eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0";
+
+/// How many PKCS#1 v1.5 encodings [`pkcs1_encodings`] makes; the first is the valid one.
+const PKCS1_FLAWS: usize = 10;
+
+/// DigestInfo's DER prefix for SHA-256/384/512 (RFC 8017 §9.2, note 1).
+fn digest_info_prefix(bits: u16) -> Vec<u8> {
+    let (len, oid_last) = match bits {
+        256 => (0x31, 0x01),
+        384 => (0x41, 0x02),
+        _ => (0x51, 0x03),
+    };
+    vec![
+        0x30,
+        len,
+        0x30,
+        0x0d,
+        0x06,
+        0x09,
+        0x60,
+        0x86,
+        0x48,
+        0x01,
+        0x65,
+        0x03,
+        0x04,
+        0x02,
+        oid_last,
+        0x05,
+        0x00,
+        0x04,
+        (bits / 8) as u8,
+    ]
+}
+
+/// `00 01 FF… 00 T` in k bytes, the padding taking what T leaves.
+fn pkcs1_em(k: usize, t: &[u8], padding: u8) -> Vec<u8> {
+    let mut em = vec![0x00, 0x01];
+    em.extend(std::iter::repeat_n(padding, k.saturating_sub(3 + t.len())));
+    em.push(0x00);
+    em.extend_from_slice(t);
+    em
+}
+
+/// The valid PKCS#1 v1.5 encoding of `hashed` and nine known flaws of it, each one a
+/// verifier has been caught accepting: block type 2, a padding byte not FF, no zero
+/// separator, garbage after the digest (Bleichenbacher 2006), DigestInfo without the NULL
+/// parameters, another hash's OID, a long-form DER length (BERserk), a wrong digest byte, and
+/// a padding shorter than 8 bytes with the DigestInfo moved up.
+fn pkcs1_encodings(k: usize, bits: u16, hashed: &[u8]) -> Vec<Vec<u8>> {
+    let prefix = digest_info_prefix(bits);
+    let t = [prefix.as_slice(), hashed].concat();
+    let valid = pkcs1_em(k, &t, 0xff);
+    let mut type2 = valid.clone();
+    type2[1] = 0x02;
+    let mut not_ff = valid.clone();
+    not_ff[5] = 0xfe;
+    let mut no_separator = valid.clone();
+    no_separator[k - t.len() - 1] = 0xff;
+    let garbage_after = pkcs1_em(k, &[t.as_slice(), &[0xab; 16]].concat(), 0xff);
+    // SEQUENCE { SEQUENCE { OID }, OCTET STRING }: 2 bytes shorter without `05 00`.
+    let mut no_null = vec![0x30, prefix[1] - 2, 0x30, 0x0b];
+    no_null.extend_from_slice(&prefix[4..15]);
+    no_null.extend_from_slice(&prefix[17..]);
+    let no_null = pkcs1_em(k, &[no_null.as_slice(), hashed].concat(), 0xff);
+    let mut other_oid = t.clone();
+    other_oid[14] ^= 0x03;
+    let other_oid = pkcs1_em(k, &other_oid, 0xff);
+    let long_length = [&[0x30, 0x81][..], &t[1..]].concat();
+    let long_length = pkcs1_em(k, &long_length, 0xff);
+    let mut wrong_digest = valid.clone();
+    wrong_digest[k - 1] ^= 0x01;
+    let mut short_padding = vec![0x00, 0x01];
+    short_padding.extend([0xff; 7]);
+    short_padding.push(0x00);
+    short_padding.extend_from_slice(&t);
+    short_padding.resize(k, 0x00);
+    vec![
+        valid,
+        type2,
+        not_ff,
+        no_separator,
+        garbage_after,
+        no_null,
+        other_oid,
+        long_length,
+        wrong_digest,
+        short_padding,
+    ]
+}
+
+/// Signatures of near-valid encodings of [`NEAR_VALID_MESSAGE`] for a key and scheme, made
+/// once: the PKCS#1 v1.5 flaws of [`pkcs1_encodings`], or PSS with a salt of 0 and of half
+/// the hash (JWS wants the hash's length) and the valid one.
+fn near_valid(index: usize, scheme: u8) -> &'static [Vec<u8>] {
+    const SCHEMES: usize = 6;
+    static POOLS: OnceLock<Vec<OnceLock<Vec<Vec<u8>>>>> = OnceLock::new();
+    let pools = POOLS.get_or_init(|| {
+        (0..keys::RSA_FILES.len() * SCHEMES)
+            .map(|_| OnceLock::new())
+            .collect()
+    });
+    let scheme = scheme % SCHEMES as u8;
+    let Some(pool) = pools.get(index * SCHEMES + usize::from(scheme)) else {
+        return &[];
+    };
+    pool.get_or_init(|| {
+        let private = &keys::rsa()[index];
+        let (bits, hashed) = digest(scheme >> 1, NEAR_VALID_MESSAGE);
+        if scheme & 1 == 1 {
+            let mut rng = SplitMix(0x5eed);
+            [usize::from(bits / 8), 0, usize::from(bits / 16)]
+                .into_iter()
+                .map(|salt| sign_pss(private, &mut rng, bits, salt, &hashed))
+                .collect()
+        } else {
+            pkcs1_encodings(private.size(), bits, &hashed)
+                .iter()
+                .filter_map(|em| private_image(private, em))
+                .collect()
+        }
+    })
+}
+
+/// The signature whose public-key image is `em` (k bytes), or `None` when `em` ≥ n.
+fn private_image(private: &RsaPrivateKey, em: &[u8]) -> Option<Vec<u8>> {
+    let s =
+        rsa::hazmat::rsa_decrypt::<SplitMix>(None, private, &BigUint::from_bytes_be(em)).ok()?;
+    Some(left_pad(&s.to_bytes_be(), private.size()))
+}
+
+fn left_pad(bytes: &[u8], k: usize) -> Vec<u8> {
+    let mut out = vec![0u8; k.saturating_sub(bytes.len())];
+    out.extend_from_slice(bytes);
+    out
+}
+
+/// The smallest s with s³ ≥ the material read as the top of a k-byte encoded message, if
+/// s³ < n: then s verifies as an encoding whose top third is the material's.
+fn cube_root_forgery(public: &rsa::RsaPublicKey, material: &[u8]) -> Option<Vec<u8>> {
+    let k = public.size();
+    let mut em = vec![0u8; k];
+    for (dst, src) in em.iter_mut().zip(material) {
+        *dst = *src;
+    }
+    let target = BigUint::from_bytes_be(&em);
+    let mut s = target.cbrt();
+    if &s * &s * &s < target {
+        s += 1u32;
+    }
+    (&s * &s * &s < *public.n()).then(|| left_pad(&s.to_bytes_be(), k))
 }
 
 pub fn rsa_seeds() -> Vec<Vec<u8>> {
@@ -289,16 +492,17 @@ pub fn rsa_seeds() -> Vec<Vec<u8>> {
             );
         }
     }
-    // A PKCS#1 v1.5 encoding of SHA-256("") with one padding byte wrong.
-    let mut em = vec![0x00, 0x01];
-    em.extend(std::iter::repeat_n(0xff, 256 - 3 - 19 - 32 - 1));
-    em.push(0xfe);
-    em.extend_from_slice(&[
-        0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01,
-        0x05, 0x00, 0x04, 0x20,
-    ]);
-    em.extend_from_slice(&Sha256::digest(b""));
-    seeds.push(Seed::new().byte(0).byte(0).byte(2).field("").rest(&em));
+    for flaw in 0..PKCS1_FLAWS as u8 {
+        seeds.push(Seed::new().byte(0).byte(0).byte(2).field("").rest([flaw]));
+    }
+    for salt in 0..3u8 {
+        seeds.push(Seed::new().byte(4).byte(1).byte(2).field("").rest([salt]));
+    }
+    // Bleichenbacher's forgery of SHA-256 under e = 3: 00 01 FF 00 DigestInfo H, garbage after.
+    let mut forged = vec![0x00, 0x01, 0xff, 0x00];
+    forged.extend(digest_info_prefix(256));
+    forged.extend_from_slice(&Sha256::digest(b"m"));
+    seeds.push(Seed::new().byte(1).byte(0).byte(3).field("m").rest(&forged));
     seeds.push(
         Seed::new()
             .byte(1)
