@@ -275,7 +275,9 @@ impl Policy for Worker {
         request: &mut RequestView,
         stream: &mut AuthnStream,
     ) -> Flow {
-        if let Some(since) = stream.waiting_since.take() {
+        let waited_since = stream.waiting_since.take();
+        // The event's attributes are a heap allocation: only for a span that is exported.
+        if let Some(since) = waited_since.filter(|_| request.notes.is_recording()) {
             let now = host.now();
             let waited = now.duration_since(since).unwrap_or_default().as_millis();
             let waited = i64::try_from(waited).unwrap_or(i64::MAX);

@@ -228,19 +228,22 @@ impl Policy for Plugin {
         let Some(pending) = stream.pending.take_if(|p| p.token == token) else {
             return Flow::Pause;
         };
-        let now = host.now();
-        let waited = now
-            .duration_since(pending.sent)
-            .unwrap_or_default()
-            .as_millis();
-        let attributes = vec![
-            (
-                WAIT_MS,
-                NoteValue::Int(i64::try_from(waited).unwrap_or(i64::MAX)),
-            ),
-            (GRPC_STATUS, NoteValue::Int(i64::from(status))),
-        ];
-        request.notes.event(SERVICE_CALL, now, attributes);
+        // The event's attributes are a heap allocation: only for a span that is exported.
+        if request.notes.is_recording() {
+            let now = host.now();
+            let waited = now
+                .duration_since(pending.sent)
+                .unwrap_or_default()
+                .as_millis();
+            let attributes = vec![
+                (
+                    WAIT_MS,
+                    NoteValue::Int(i64::try_from(waited).unwrap_or(i64::MAX)),
+                ),
+                (GRPC_STATUS, NoteValue::Int(i64::from(status))),
+            ];
+            request.notes.event(SERVICE_CALL, now, attributes);
+        }
         let step = self.answer(host, request, pending, status, size);
         Self::flow(host, request, stream, step)
     }
