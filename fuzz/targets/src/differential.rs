@@ -1,9 +1,9 @@
 //! Differential targets: each fast verifier of `filters/authn/src/signatures/` against an
 //! independent implementation (the `rsa` crate, RustCrypto's p256/p384/p521, ed25519-compact,
 //! which jwt-simple uses) on the same key, message and signature. Any disagreement is a
-//! finding. Signatures come raw from the input, or as a valid signature of the input's
-//! message with input bytes xored in, or (RSA) as the private-key image of an input-chosen
-//! encoded message, so near-valid paddings are reached and not only random ones.
+//! finding. Signatures come raw from the input, as a valid signature with input bytes xored
+//! in, as a near-valid one (known padding flaws, edge values of r and s), or (RSA, e = 3) as a
+//! cube-root forgery. No input pays for a private-key operation: signatures are made once.
 
 use crate::{Input, Seed};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
