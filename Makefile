@@ -139,9 +139,10 @@ rls-server: tools ## build target/debug/rls-server for tests/tests/ratelimit_glo
 
 # Fuzzing (docs/fuzzing.md): cargo-fuzz on nightly in fuzz/libfuzzer, a workspace of its own;
 # the target logic is fuzz/targets, whose tests replay fuzz/corpus on stable in `make unit`.
-# One libFuzzer process at a time, so a core stays free.
+# One libFuzzer process at a time, so a core stays free (FUZZ_JOBS=2: two per target, one corpus).
 FUZZ_SECONDS    ?= 60
 FUZZ_RUNS       ?= 0
+FUZZ_JOBS       ?= 1
 FUZZ_TARGETS    ?=
 FUZZ_TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),$(CURDIR)/fuzz/target)
 FUZZ_HOST        = $(shell rustc -vV | sed -n 's/^host: //p')
@@ -162,7 +163,7 @@ fuzz-build: fuzz-tools
 	  --fuzz-dir fuzz/libfuzzer -O -s none --no-trace-compares $$t || exit 1; done
 
 fuzz: fuzz-build ## every fuzz target for FUZZ_SECONDS (default 60) each: executions, exec/s, coverage, crashes
-	$(PYTHON) scripts/fuzz.py --binaries $(FUZZ_BINARIES) --seconds $(FUZZ_SECONDS) --runs $(FUZZ_RUNS) --targets "$(FUZZ_TARGETS)"
+	$(PYTHON) scripts/fuzz.py --binaries $(FUZZ_BINARIES) --seconds $(FUZZ_SECONDS) --runs $(FUZZ_RUNS) --jobs $(FUZZ_JOBS) --targets "$(FUZZ_TARGETS)"
 
 fuzz-merge: fuzz-build ## minimize what `make fuzz` found (fuzz/work) into the committed fuzz/corpus
 	$(PYTHON) scripts/fuzz.py --binaries $(FUZZ_BINARIES) --targets "$(FUZZ_TARGETS)" --merge

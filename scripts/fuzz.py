@@ -8,7 +8,7 @@ Each target starts from the committed corpus (fuzz/corpus/<t>) and the seeds
 fuzz/artifacts/<t>/. The libFuzzer log of each target is fuzz/logs/<t>.log, and the table is
 also written to fuzz/logs/last-run.tsv.
 
-Usage: scripts/fuzz.py --binaries DIR[:DIR] [--seconds 60] [--runs N] [--targets a,b] [--merge]
+Usage: scripts/fuzz.py --binaries DIR[:DIR] [--seconds 60] [--runs N] [--jobs N] [--targets a,b] [--merge]
 (--merge: minimize corpus + work + seeds of each target into fuzz/corpus/<t>, at most --budget
 bytes each, smallest inputs first, instead of fuzzing)
 """
@@ -82,7 +82,9 @@ def binary_of(target, binaries):
     return next((d / target for d in dirs if (d / target).is_file()), dirs[-1] / target)
 
 
-def run(target, seconds, runs, binaries, logs):
+def run(target, seconds, runs, jobs, binaries, logs):
+    """Runs `jobs` libFuzzer processes of one target on one corpus directory (each picks up
+    what the others find), the runs shared out; executions and exec/s are their sums."""
     binary = binary_of(target, binaries)
     work = FUZZ / "work" / target
     artifacts = FUZZ / "artifacts" / target
@@ -90,11 +92,12 @@ def run(target, seconds, runs, binaries, logs):
         d.mkdir(parents=True, exist_ok=True)
     before = set(artifacts.iterdir())
     dirs = [work, FUZZ / "corpus" / target, FUZZ / "seeds" / target]
+    share = -(-runs // jobs) if runs else 0
     cmd = [
         str(binary),
         *[str(d) for d in dirs if d.is_dir()],
         f"-max_total_time={seconds}",
-        *([f"-runs={runs}"] if runs else []),
+        *([f"-runs={share}"] if share else []),
         "-print_final_stats=1",
         "-timeout=10",
         "-rss_limit_mb=2048",
@@ -103,14 +106,20 @@ def run(target, seconds, runs, binaries, logs):
         *dictionary(target, logs),
     ]
     started = time.time()
-    with open(logs / f"{target}.log", "w") as out:
-        code = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT).returncode
-    log = (logs / f"{target}.log").read_text(errors="replace")
-    execs, rate, cov, ft = parse(log)
+    paths = [logs / (f"{target}.log" if jobs == 1 else f"{target}.{i}.log") for i in range(jobs)]
+    outs = [open(path, "w") for path in paths]
+    procs = [subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT) for out in outs]
+    codes = [p.wait() for p in procs]
+    for out in outs:
+        out.close()
+    stats = [parse(path.read_text(errors="replace")) for path in paths]
+    execs = sum(s[0] for s in stats)
+    rate = sum(s[1] for s in stats)
+    cov, ft = stats[0][2], stats[0][3]
     if not rate and execs:
         rate = int(execs / max(time.time() - started, 1))
     crashes = len(set(artifacts.iterdir()) - before)
-    if code != 0 and crashes == 0:
+    if any(codes) and crashes == 0:
         crashes = 1  # a failure libFuzzer did not write out (the log says what)
     return execs, rate, cov, ft, crashes
 
@@ -148,6 +157,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--runs", type=int, default=0, help="stop a target after this many executions (0: no limit)")
+    parser.add_argument("--jobs", type=int, default=1, help="processes per target (the runs shared out)")
     parser.add_argument("--targets", default="")
     parser.add_argument("--table", default="last-run.tsv", help="file under fuzz/logs for the table")
     parser.add_argument("--binaries", required=True, help="directories of the built fuzz binaries, `:`-separated, the first that has a target wins")
@@ -165,7 +175,7 @@ def main():
     header = f"{'target':<20} {'executions':>12} {'exec/s':>8} {'cov':>6} {'ft':>7} {'crashes':>7}"
     print(header)
     for target in chosen:
-        execs, rate, cov, ft, crashes = run(target, args.seconds, args.runs, args.binaries, logs)
+        execs, rate, cov, ft, crashes = run(target, args.seconds, args.runs, max(args.jobs, 1), args.binaries, logs)
         rows.append((target, execs, rate, cov, ft, crashes))
         print(f"{target:<20} {execs:>12} {rate:>8} {cov:>6} {ft:>7} {crashes:>7}", flush=True)
     with open(logs / args.table, "w") as out:
