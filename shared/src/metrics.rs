@@ -33,19 +33,17 @@ pub fn metric_name(filter: &str, name: &str) -> String {
 /// owner, full name). [`metric_name`] folds `-` into `_`, so `per-client` and `per_client`
 /// meet, and rule `a`'s `shadow_limited` is rule `a_shadow`'s `limited`. Envoy hands both the
 /// same metric and their counts silently merge, so configuration refuses such names.
-pub fn shared_metric<O: AsRef<[S]>, S: AsRef<str>>(
-    filter: &str,
-    owners: &[O],
-) -> Option<(usize, usize, String)> {
-    let mut seen = std::collections::HashMap::new();
+pub fn shared_metric(filter: &str, owners: &[&[String]]) -> Option<(usize, usize, String)> {
+    // A list, not a map: configurations have tens of names, and a map type of its own costs
+    // every module several KB.
+    let mut seen: Vec<(String, usize)> = Vec::new();
     for (owner, names) in owners.iter().enumerate() {
-        for name in names.as_ref() {
-            let full = metric_name(filter, name.as_ref());
-            match seen.get(&full) {
-                Some(&earlier) if earlier != owner => return Some((earlier, owner, full)),
-                _ => {
-                    seen.insert(full, owner);
-                }
+        for name in *names {
+            let full = metric_name(filter, name);
+            match seen.iter().find(|(seen, _)| *seen == full) {
+                Some(&(_, earlier)) if earlier != owner => return Some((earlier, owner, full)),
+                Some(_) => {}
+                None => seen.push((full, owner)),
             }
         }
     }
@@ -149,19 +147,17 @@ mod tests {
                 format!("rule_{n}_shadow_limited"),
             ]
         };
+        let (a, x, b) = (rule("per-client"), rule("x"), rule("per_client"));
         assert_eq!(
-            shared_metric(
-                "ratelimit",
-                &[rule("per-client"), rule("x"), rule("per_client")]
-            ),
+            shared_metric("ratelimit", &[&a, &x, &b]),
             Some((0, 2, "wasmgate_ratelimit_rule_per_client_allowed".into()))
         );
         let limited = vec!["rule_a_shadow_limited".to_string()];
         assert_eq!(
-            shared_metric("ratelimit", &[rule("a"), limited]),
+            shared_metric("ratelimit", &[&rule("a"), &limited]),
             Some((0, 1, "wasmgate_ratelimit_rule_a_shadow_limited".into()))
         );
-        assert_eq!(shared_metric("ratelimit", &[rule("a"), rule("b")]), None);
+        assert_eq!(shared_metric("ratelimit", &[&rule("a"), &rule("b")]), None);
     }
 
     #[test]

@@ -850,6 +850,8 @@ impl RawAuthnConfig {
             .iter()
             .map(|p| provider_metric_names(&p.name))
             .collect();
+        let provider_metrics: Vec<&[String]> =
+            provider_metrics.iter().map(|m| m.as_slice()).collect();
         if let Some((earlier, later, metric)) = shared_metric(FILTER, &provider_metrics) {
             let other = providers.get(earlier).map_or("", |p| p.name.as_str());
             return Err(err(
@@ -864,6 +866,7 @@ impl RawAuthnConfig {
             .chain([&default_rule])
             .map(|r| rule_metric_names(&r.name))
             .collect();
+        let rule_metrics: Vec<&[String]> = rule_metrics.iter().map(|m| m.as_slice()).collect();
         if let Some((earlier, later, metric)) = shared_metric(FILTER, &rule_metrics) {
             // The default comes last; a clash with it is the named rule's to fix.
             let (at, other) = match rules.get(later) {

@@ -228,6 +228,7 @@ impl RawRatelimitConfig {
             rules.push(rule);
         }
         let metrics: Vec<_> = rules.iter().map(|r| rule_metric_names(&r.name)).collect();
+        let metrics: Vec<&[String]> = metrics.iter().map(|m| m.as_slice()).collect();
         if let Some((earlier, later, metric)) = shared_metric(FILTER, &metrics) {
             return Err(ConfigError::new(
                 format!("rules[{later}].name"),
